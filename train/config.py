@@ -1,0 +1,165 @@
+"""Typed configuration: one dataclass per stage, loaded from YAML, with `key=value` overrides.
+
+The YAML file is the single source of truth; dataclass defaults only fill keys a
+file leaves out. Unknown keys and wrong types are errors raised before any work
+starts, because a typo such as `train.epoch=3` silently ignored costs a whole run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used as written."""
+
+
+@dataclass
+class DataConfig:
+    labels: str = "configs/labels.yaml"
+    seeds: str = "seeds/articles.yaml"
+    annotations_dir: str = "data/annotations"
+    build_dir: str = "data/build"
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+    n_folds: int = 5
+    seed: int = 13
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = "cointegrated/rubert-tiny2"
+    use_context: bool = True
+    max_length: int = 128
+    classifier_dropout: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "models"
+    run_name: str = ""
+    epochs: int = 30
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    topic_loss_weight: float = 1.0
+    speaker_loss_weight: float = 1.0
+    topic_pos_weight: bool = True
+    speaker_class_weight: bool = True
+    early_stopping_patience: int = 5
+    group_by_length: bool = True
+    mixed_precision: str = "bf16"
+    threshold_floor: float = 0.2
+    seed: int = 42
+    logging_steps: int = 5
+    resume: bool = False
+    max_steps: int = -1
+
+
+@dataclass
+class CVConfig:
+    seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
+    n_folds: int = 5
+    compare_context: bool = True
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    cv: CVConfig = field(default_factory=CVConfig)
+
+
+def _check_type(value: Any, expected: Any, where: str) -> Any:
+    origin = typing.get_origin(expected)
+    if origin is list:
+        (item_type,) = typing.get_args(expected)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(expected):
+            try:
+                return _check_type(value, option, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0])
+    if expected is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{where}: expected null, got {value!r}")
+    # bool is a subclass of int in Python; `epochs: true` is a typo, not 1.
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = _build(hints[name], value or {}, key)
+        else:
+            kwargs[name] = _check_type(value, hints[name], key)
+    return cls(**kwargs)
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    if "=" not in override:
+        raise ConfigError(f"override {override!r}: expected key=value, e.g. train.epochs=3")
+    key, text = override.split("=", 1)
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {part} is not a section")
+    node[leaf] = yaml.safe_load(text) if text.strip() else ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config, apply `section.key=value` overrides, and type-check everything."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    for override in overrides:
+        _apply_override(raw, override)
+    try:
+        return _build(Config, raw, "")
+    except ConfigError as e:
+        raise ConfigError(f"{path or 'config'}: {e}") from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False, allow_unicode=True), encoding="utf-8")
