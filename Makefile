@@ -1,0 +1,54 @@
+# Every target bootstraps .venv on first use; `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/cpu.yaml
+ARGS ?=
+MODEL ?=
+IN ?=
+OUT ?= predictions.jsonl
+MODELS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv data train cv test bench predict evaluate report clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: CONFIG=$(CONFIG) ARGS='key=value ...' RESUME=1 MODEL=models/<run> IN=path OUT=file MODELS='models/a models/b'"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned to a release every supported platform has a wheel for.
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv and install the project
+
+data: $(VENV)/.installed ## Validate annotations, build data/build/ and print the label table
+	$(PY) -m train.data --config $(CONFIG) $(ARGS)
+
+train: $(VENV)/.installed ## Fine-tune the model (CONFIG=..., ARGS="train.epochs=3", RESUME=1)
+	$(PY) -m train.training --config $(CONFIG) $(if $(RESUME),train.resume=true) $(ARGS)
+
+cv: $(VENV)/.installed ## Cross-validation: k folds x seeds, mean ± sd of every metric
+	$(PY) -m train.cv --config $(CONFIG) $(ARGS)
+
+test: $(VENV)/.installed ## Run the test suite
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed ## Speed benchmarks on the real rubert-tiny2 architecture (random weights)
+	$(PY) -m train.bench $(ARGS)
+
+predict: $(VENV)/.installed ## Tag new articles: IN=path/ OUT=predictions.jsonl [MODEL=models/<run>]
+	$(PY) -m train.predict $(if $(MODEL),--model $(MODEL)) $(IN) --out $(OUT) $(ARGS)
+
+evaluate: $(VENV)/.installed ## Score a checkpoint: MODEL=models/<run> [ARGS="--data file.jsonl"]
+	$(PY) -m train.evaluate $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+report: $(VENV)/.installed ## Compare checkpoints: MODELS="models/a models/b" (default: every run)
+	$(PY) -m train.report $(MODELS) $(ARGS)
+
+clean: ## Remove built data (not models/ or .venv)
+	rm -rf data/build

@@ -1,0 +1,97 @@
+"""Shared fixtures: a throwaway copy of the project inputs and a tiny BERT built from the seed text.
+
+No pretrained weights can be downloaded in CI, so the tests train a WordPiece
+tokenizer on the seed articles and save a randomly initialised 2-layer BERT in
+`from_pretrained` layout: the code under test loads it exactly as it would load
+`cointegrated/rubert-tiny2`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+from train.config import load_config
+from train.data import build_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_tiny_encoder(directory: Path) -> Path:
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=800, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tokenizer.train_from_iterator(texts, trainer)
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tokenizer.decoder = decoders.WordPiece()
+    directory.mkdir(parents=True, exist_ok=True)
+    BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                      sep_token="[SEP]", mask_token="[MASK]").save_pretrained(directory)
+    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256)
+    BertModel(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def make_project(directory: Path) -> Path:
+    """A copy of the project's inputs, so a test can break them or build into them freely."""
+    for name in ("configs", "seeds", "data/annotations"):
+        shutil.copytree(ROOT / name, directory / name)
+    return directory
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    make_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory) -> Path:
+    """A project copy with data/build/ already built; tests must not modify it."""
+    directory = make_project(tmp_path_factory.mktemp("project"))
+    config = load_config(directory / "configs/cpu.yaml", [
+        f"data.{key}={directory / value}" for key, value in
+        (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
+         ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))])
+    build_dataset(config.data)
+    return directory
+
+
+def make_untrained_checkpoint(directory: Path, encoder: Path, use_context: bool = True, seed: int = 0) -> Path:
+    """A complete checkpoint directory with random (untrained) heads, for tests of loading and reporting."""
+    import torch
+    from train.checkpoint import write_json
+    from train.config import save_config
+    from train.labels import load_scheme
+    from train.model import init_model, load_tokenizer
+
+    torch.manual_seed(seed)
+    scheme = load_scheme(ROOT / "configs/labels.yaml")
+    model = init_model(str(encoder), scheme, use_context=use_context)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    load_tokenizer(str(encoder)).save_pretrained(directory)
+    config = load_config(ROOT / "configs/cpu.yaml", [f"model.name_or_path={encoder}", f"model.use_context={use_context}"])
+    save_config(config, directory / "train_config.yaml")
+    write_json(directory / "metrics.json", {})
+    return directory
+
+
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tiny_encoder, tmp_path_factory) -> Path:
+    return make_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "untrained", tiny_encoder)

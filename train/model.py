@@ -1,0 +1,146 @@
+"""A BERT encoder with two heads: topics (multi-label) and speaker (one of N).
+
+One forward pass serves both heads. Everything prediction needs besides the
+weights lives in the model config: both label maps, the tuned topic
+thresholds and whether the previous sentence is passed as context, so a
+checkpoint directory is all `from_pretrained` needs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoTokenizer, BertConfig, BertModel, BertPreTrainedModel
+from transformers.utils import ModelOutput
+
+from train.labels import LabelScheme
+
+
+class ModelLoadError(RuntimeError):
+    """A model id or path that can be neither found locally nor downloaded."""
+
+
+@dataclass
+class TaggerOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    topic_logits: torch.Tensor | None = None
+    speaker_logits: torch.Tensor | None = None
+
+
+class BertForNewsTagging(BertPreTrainedModel):
+    """[CLS] representation -> dropout -> a topic head (sigmoid/BCE) and a speaker head (softmax/CE)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        # No pooler: its weights would get no gradient, which DDP rejects under `accelerate launch`.
+        self.bert = BertModel(config, add_pooling_layer=False)
+        dropout = getattr(config, "classifier_dropout", None)
+        self.dropout = nn.Dropout(dropout if dropout is not None else config.hidden_dropout_prob)
+        self.topic_head = nn.Linear(config.hidden_size, len(config.topics))
+        self.speaker_head = nn.Linear(config.hidden_size, len(config.speakers))
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None,
+                topic_labels=None, speaker_labels=None, **_) -> TaggerOutput:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=token_type_ids).last_hidden_state
+        cls = self.dropout(hidden[:, 0])
+        topic_logits = self.topic_head(cls)
+        speaker_logits = self.speaker_head(cls)
+        loss = None
+        if topic_labels is not None and speaker_labels is not None:
+            pos_weight = getattr(self.config, "topic_pos_weight", None)
+            class_weight = getattr(self.config, "speaker_class_weight", None)
+            topic_loss = nn.functional.binary_cross_entropy_with_logits(
+                topic_logits, topic_labels.to(topic_logits.dtype),
+                pos_weight=torch.tensor(pos_weight, device=topic_logits.device) if pos_weight else None)
+            speaker_loss = nn.functional.cross_entropy(
+                speaker_logits, speaker_labels,
+                weight=torch.tensor(class_weight, device=speaker_logits.device) if class_weight else None)
+            loss = self.config.topic_loss_weight * topic_loss + self.config.speaker_loss_weight * speaker_loss
+        return TaggerOutput(loss=loss, topic_logits=topic_logits, speaker_logits=speaker_logits)
+
+    @property
+    def scheme(self) -> LabelScheme:
+        return LabelScheme(topics=tuple(self.config.topics), speakers=tuple(self.config.speakers))
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _unavailable(name_or_path: str) -> ModelLoadError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "")
+    return ModelLoadError(
+        f"model {name_or_path!r} is not in the local Hugging Face cache and cannot be downloaded "
+        f"(HF_HUB_OFFLINE={offline or 'unset'}; Hub reachable: no). Fix: download it once where the Hub is "
+        f"reachable (`hf download {name_or_path}`), or point the config at a local copy "
+        f"(ARGS=\"model.name_or_path=/path/to/model\"). For an offline pipeline run without pretrained weights: "
+        f"ARGS=\"model.name_or_path=../shared/models/rubert-tiny2-arch model.random_init=true\".")
+
+
+def resolve_local_files_only(name_or_path: str) -> bool:
+    """True when the model must come from disk or cache; raise at once when it cannot come from anywhere.
+
+    transformers retries an unreachable Hub for most of a minute before failing; a
+    quick cache look-up and a 3-second connection probe tell the user in seconds.
+    """
+    if Path(name_or_path).is_dir():
+        return True
+    try:
+        AutoConfig.from_pretrained(name_or_path, local_files_only=True)
+        return True
+    except OSError:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or not _hub_reachable():
+        raise _unavailable(name_or_path)
+    return False
+
+
+def load_tokenizer(name_or_path: str):
+    local = resolve_local_files_only(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, local_files_only=local)
+    except OSError as e:
+        raise ModelLoadError(f"{name_or_path}: no usable tokenizer ({e})") from None
+
+
+def init_model(name_or_path: str, scheme: LabelScheme, *, random_init: bool = False, use_context: bool = False,
+               max_length: int = 128,
+               classifier_dropout: float = 0.1, topic_loss_weight: float = 1.0, speaker_loss_weight: float = 1.0,
+               topic_pos_weight: list[float] | None = None,
+               speaker_class_weight: list[float] | None = None) -> BertForNewsTagging:
+    """A fresh tagger: pretrained encoder weights from `name_or_path` (or random ones), new heads."""
+    local = resolve_local_files_only(name_or_path)
+    head_config = dict(
+        topics=list(scheme.topics), speakers=list(scheme.speakers),
+        id2label=dict(enumerate(scheme.speakers)), label2id=scheme.speaker2id,
+        topic_thresholds=[0.5] * len(scheme.topics), use_context=use_context, max_seq_length=max_length,
+        classifier_dropout=classifier_dropout, topic_loss_weight=topic_loss_weight,
+        speaker_loss_weight=speaker_loss_weight, topic_pos_weight=topic_pos_weight,
+        speaker_class_weight=speaker_class_weight, encoder_name_or_path=name_or_path,
+    )
+    config = AutoConfig.from_pretrained(name_or_path, local_files_only=local)
+    if config.model_type != "bert":
+        raise ModelLoadError(f"{name_or_path}: model type {config.model_type!r} is not supported; "
+                             "use a BERT-family encoder such as cointegrated/rubert-tiny2")
+    config.update(head_config)
+    if random_init:
+        return BertForNewsTagging(config)
+    try:
+        return BertForNewsTagging.from_pretrained(name_or_path, config=config, local_files_only=local)
+    except OSError as e:
+        raise ModelLoadError(f"{name_or_path}: no pretrained weights found ({str(e).splitlines()[0]}); "
+                             "set model.random_init=true to train from random weights (pipeline tests only)") from None
