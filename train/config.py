@@ -36,6 +36,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name_or_path: str = "cointegrated/rubert-tiny2"
+    random_init: bool = False
     use_context: bool = True
     max_length: int = 128
     classifier_dropout: float = 0.1
@@ -102,6 +103,12 @@ def _check_type(value: Any, expected: Any, where: str) -> Any:
     # bool is a subclass of int in Python; `epochs: true` is a typo, not 1.
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    # YAML 1.1 reads `1e-3` (no dot) as a string; it is still plainly a float.
+    if expected is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
         return value
     raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}")

@@ -16,28 +16,40 @@ def encode(tokenizer, texts: list[str], contexts: list[str] | None, max_length: 
     return tokenizer(texts, contexts, truncation="only_second", max_length=max_length, **kwargs)
 
 
+def _pad(features: list[dict[str, list[int]]], pad_token_id: int, device) -> dict[str, torch.Tensor]:
+    """Right-pad a batch to its longest member (what tokenizer.pad does, without its per-call overhead)."""
+    width = max(len(f["input_ids"]) for f in features)
+    batch = {}
+    for key in features[0]:
+        fill = pad_token_id if key == "input_ids" else 0
+        batch[key] = torch.tensor([f[key] + [fill] * (width - len(f[key])) for f in features], device=device)
+    return batch
+
+
 @torch.inference_mode()
 def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str] | None = None,
                           batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(topic probabilities, speaker probabilities) in input order.
 
-    Sentences are sorted by length so each batch pads to its own longest member,
-    then the results are put back in input order.
+    Everything is tokenized in one call, then sorted by token count so each
+    batch pads only to its own longest member; results go back in input order.
     """
     config = model.config
     if not config.use_context:
         contexts = None
     elif contexts is None:
         contexts = [""] * len(texts)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(contexts[i]) if contexts else 0))
     topic_probs = np.zeros((len(texts), len(config.topics)), dtype=np.float32)
     speaker_probs = np.zeros((len(texts), len(config.speakers)), dtype=np.float32)
+    if not texts:
+        return topic_probs, speaker_probs
+    encoded = encode(tokenizer, texts, contexts, config.max_seq_length)
+    features = [{key: values[i] for key, values in encoded.items()} for i in range(len(texts))]
+    order = sorted(range(len(texts)), key=lambda i: len(features[i]["input_ids"]))
     device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        encoded = encode(tokenizer, [texts[i] for i in batch], [contexts[i] for i in batch] if contexts else None,
-                         config.max_seq_length, padding=True, return_tensors="pt").to(device)
-        output = model(**encoded)
+        output = model(**_pad([features[i] for i in batch], tokenizer.pad_token_id, device))
         topic_probs[batch] = torch.sigmoid(output.topic_logits.float()).cpu().numpy()
         speaker_probs[batch] = torch.softmax(output.speaker_logits.float(), dim=-1).cpu().numpy()
     return topic_probs, speaker_probs

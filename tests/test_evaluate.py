@@ -1,0 +1,145 @@
+"""`train.evaluate`: scores on the test split or a JSONL file, and a clear error for every bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from train.data import load_built
+from train.evaluate import evaluate_checkpoint, jsonl_data, main
+from train.labels import load_scheme
+
+ANNOTATIONS = Path(__file__).resolve().parents[1] / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
+
+
+@pytest.fixture(scope="module")
+def data_config(built_project):
+    from train.config import load_config
+    return load_config(built_project / "configs/cpu.yaml", [
+        f"data.{key}={built_project / value}" for key, value in
+        (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
+         ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]).data
+
+
+@pytest.fixture(scope="module")
+def test_split_result(untrained_checkpoint, data_config):
+    return evaluate_checkpoint(untrained_checkpoint, data_config=data_config)
+
+
+@pytest.fixture
+def checkpoint_copy(untrained_checkpoint, tmp_path) -> Path:
+    return Path(shutil.copytree(untrained_checkpoint, tmp_path / "run"))
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def annotation_records(limit: int = 8) -> list[dict]:
+    return [json.loads(line) for line in ANNOTATIONS.read_text(encoding="utf-8").splitlines()[:limit]]
+
+
+def test_test_split_metrics_have_every_part(test_split_result, data_config):
+    result = test_split_result
+    test = load_built(data_config)["test"]
+    scheme = load_scheme(data_config.labels)
+    assert result["n_sentences"] == len(test) == len(result["predictions"])
+    assert set(result["topics"]["per_label"]) == set(scheme.topics)
+    assert set(result["topics"]["per_label"]["summit"]) == {"precision", "recall", "f1", "support"}
+    assert {"micro_f1", "macro_f1"} <= set(result["topics"])
+    assert {"accuracy", "macro_f1"} <= set(result["speaker"])
+    matrix = np.array(result["speaker"]["confusion_matrix"])
+    assert matrix.shape == (len(scheme.speakers),) * 2 and matrix.sum() == len(test)
+    assert 0 <= result["speaker_ece"] <= 1
+    assert result["sentences_per_second"] > 0 and result["parameters"] > 0
+    correct = [p["speaker"] == p["gold_speaker"] for p in result["predictions"]]
+    assert result["speaker"]["accuracy"] == pytest.approx(np.mean(correct))
+    assert [p["id"] for p in result["predictions"]] == list(test["id"])
+
+
+def test_jsonl_contexts_are_the_previous_sentence_of_the_same_article(untrained_checkpoint, tmp_path):
+    records = annotation_records(4)
+    other = {**records[0], "article": "other", "index": 0}
+    shuffled = [records[2], other, records[0], records[3], records[1]]
+    data = jsonl_data(write_jsonl(tmp_path / "outlet.jsonl", shuffled), load_scheme(ANNOTATIONS.parents[2] /
+                                                                                     "configs/labels.yaml"),
+                      untrained_checkpoint)
+    assert data.ids == [f"004_7b4b3a878ca4dd7e:{i}" for i in range(4)] + ["other:0"]
+    assert data.contexts == ["", records[0]["text"], records[1]["text"], records[2]["text"], ""]
+    assert data.outlets == ["outlet"] * 5
+
+
+def test_cli_scores_a_jsonl_file_and_writes_metrics_beside_the_checkpoint(checkpoint_copy, built_project,
+                                                                          tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(built_project)
+    data = write_jsonl(tmp_path / "other_outlet.jsonl", annotation_records(8))
+    assert main(["--model", str(checkpoint_copy), "--data", str(data)]) == 0
+    out = checkpoint_copy / "eval" / "other_outlet" / "metrics.json"
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    assert metrics["n_sentences"] == 8 and "predictions" not in metrics
+    predictions = [json.loads(line) for line in (out.parent / "predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 8
+    assert str(out) in capsys.readouterr().out
+
+
+def test_cli_on_the_test_split_matches_the_function(untrained_checkpoint, built_project, test_split_result,
+                                                    tmp_path, monkeypatch):
+    monkeypatch.chdir(built_project)
+    out = tmp_path / "metrics.json"
+    assert main(["--model", str(untrained_checkpoint), "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    assert metrics["combined"] == pytest.approx(test_split_result["combined"])
+    assert metrics["topics"] == test_split_result["topics"]
+
+
+def run_failing(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    return err
+
+
+def test_unknown_topic_names_the_line_and_the_checkpoint(checkpoint_copy, built_project, tmp_path, monkeypatch,
+                                                         capsys):
+    monkeypatch.chdir(built_project)
+    records = annotation_records(3)
+    records[1]["topics"] = ["weather"]
+    data = write_jsonl(tmp_path / "bad.jsonl", records)
+    err = run_failing(["--model", str(checkpoint_copy), "--data", str(data)], capsys)
+    assert f"{data}:2: unknown topic 'weather' for checkpoint {checkpoint_copy}" in err
+    assert not (checkpoint_copy / "eval").exists()
+
+
+def test_unknown_speaker_and_empty_file(checkpoint_copy, built_project, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(built_project)
+    records = annotation_records(2)
+    records[0]["speaker"] = "merkel"
+    data = write_jsonl(tmp_path / "bad.jsonl", records)
+    assert f"{data}:1: unknown speaker 'merkel'" in run_failing(["--model", str(checkpoint_copy), "--data",
+                                                                  str(data)], capsys)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    assert f"{empty}: no labelled sentences" in run_failing(["--model", str(checkpoint_copy), "--data", str(empty)],
+                                                            capsys)
+    assert not (checkpoint_copy / "eval").exists()
+
+
+def test_incomplete_checkpoint(checkpoint_copy, built_project, monkeypatch, capsys):
+    monkeypatch.chdir(built_project)
+    (checkpoint_copy / "model.safetensors").unlink()
+    err = run_failing(["--model", str(checkpoint_copy)], capsys)
+    assert str(checkpoint_copy) in err and "model.safetensors" in err
+
+
+def test_checkpoint_from_another_label_scheme(checkpoint_copy, built_project, monkeypatch, capsys):
+    monkeypatch.chdir(built_project)
+    config = json.loads((checkpoint_copy / "config.json").read_text(encoding="utf-8"))
+    config["topics"] = [*config["topics"][:-1], "weather"]
+    (checkpoint_copy / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    err = run_failing(["--model", str(checkpoint_copy)], capsys)
+    assert str(checkpoint_copy) in err and "labels differ" in err

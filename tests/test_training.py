@@ -1,0 +1,155 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import TrainerCallback
+
+from tests.conftest import ROOT
+from train.checkpoint import REQUIRED_FILES, load_checkpoint
+from train.config import load_config
+from train.inference import predict_probabilities
+from train.model import init_model
+from train.labels import load_scheme
+from train.training import main, speaker_class_weights, topic_pos_weights, train
+
+SAMPLE = ["Путин заявил, что НАТО наращивает военный потенциал у рубежей России.",
+          "Байден пригрозил санкциями.", "Подписаться", "Президенты обсудили кибербезопасность."]
+
+
+def tiny_config(project: Path, encoder: Path, output: Path, *extra: str):
+    paths = [f"data.{key}={project / value}" for key, value in
+             (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
+              ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]
+    return load_config(ROOT / "configs/cpu.yaml", [
+        *paths, f"model.name_or_path={encoder}", f"train.output_dir={output}", "train.epochs=3",
+        "train.batch_size=8", "train.learning_rate=1e-3", "train.logging_steps=50", *extra])
+
+
+@pytest.fixture(scope="module")
+def trained_run(built_project, tiny_encoder, tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs")
+    return train(tiny_config(built_project, tiny_encoder, output, "train.run_name=first"))
+
+
+def test_training_writes_a_self_contained_run(trained_run):
+    run = trained_run.run_dir
+    for name in (*REQUIRED_FILES, "README.md", "dataset.json", "tokenizer.json"):
+        assert (run / name).is_file(), name
+    assert any((run / "logs").rglob("events.out.tfevents*"))
+    assert not (run / "checkpoints").exists() and not run.with_name("first.partial").exists()
+    assert (run.parent / "latest").resolve() == run.resolve()
+    config = json.loads((run / "config.json").read_text())
+    assert config["topics"][0] == "summit" and config["id2label"]["6"] == "none"
+    assert len(config["topic_thresholds"]) == 10 and all(t >= 0.2 for t in config["topic_thresholds"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["n_sentences"] == 11 and set(metrics["test"]["topics"]["per_label"]) == set(config["topics"])
+    card = (run / "README.md").read_text()
+    assert "## Metrics" in card and "## Limitations" in card and "| test | 11 |" in card
+
+
+def test_save_load_round_trip_gives_identical_predictions(trained_run):
+    model, tokenizer = load_checkpoint(trained_run.run_dir)
+    again, _ = load_checkpoint(trained_run.run_dir)
+    first = predict_probabilities(model, tokenizer, SAMPLE, ["", *SAMPLE[:-1]])
+    second = predict_probabilities(again, tokenizer, SAMPLE, ["", *SAMPLE[:-1]])
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    assert model.config.topic_thresholds == json.loads((trained_run.run_dir / "config.json").read_text())[
+        "topic_thresholds"]
+
+
+def test_training_learns_the_training_split(trained_run, built_project, tiny_encoder, tmp_path):
+    # A tiny model at lr 1e-3 should fit 39 sentences better than its untrained self after 3 epochs.
+    loss_log = json.loads((trained_run.run_dir / "metrics.json").read_text())["training"]
+    assert loss_log["epochs_run"] > 0
+    model, tokenizer = load_checkpoint(trained_run.run_dir)
+    from datasets import load_from_disk
+    train_split = load_from_disk(str(built_project / "data/build/dataset"))["train"]
+    _, speaker = predict_probabilities(model, tokenizer, list(train_split["text"]), list(train_split["context"]))
+    gold = np.array(train_split["speaker_label"])
+    trained_likelihood = speaker[np.arange(len(gold)), gold].mean()
+    fresh = init_model(str(tiny_encoder), load_scheme(ROOT / "configs/labels.yaml"), use_context=True)
+    _, untrained = predict_probabilities(fresh.eval(), tokenizer, list(train_split["text"]), list(train_split["context"]))
+    assert trained_likelihood > untrained[np.arange(len(gold)), gold].mean()
+
+
+def test_same_seed_gives_identical_metrics(trained_run, built_project, tiny_encoder, tmp_path):
+    again = train(tiny_config(built_project, tiny_encoder, tmp_path, "train.run_name=second"))
+    assert again.metrics["test"] == trained_run.metrics["test"]
+    assert again.metrics["validation"] == trained_run.metrics["validation"]
+
+
+class Interrupt(Exception):
+    pass
+
+
+class KillAfterEpoch(TrainerCallback):
+    """Dies right after the checkpoint of the given epoch is saved, as a killed process would."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.epoch >= self.epoch:
+            raise Interrupt
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(trained_run, built_project, tiny_encoder, tmp_path):
+    config = tiny_config(built_project, tiny_encoder, tmp_path, "train.run_name=resumed")
+    with pytest.raises(Interrupt):
+        train(config, callbacks=[KillAfterEpoch(2)])
+    assert not (tmp_path / "resumed").exists()
+    assert (tmp_path / "resumed.partial").is_dir()
+    resumed = train(tiny_config(built_project, tiny_encoder, tmp_path, "train.resume=true"))
+    assert resumed.run_dir == tmp_path / "resumed"
+    assert resumed.metrics["test"] == trained_run.metrics["test"]
+
+
+def test_class_weights_from_training_split():
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 0, 0]])
+    assert topic_pos_weights(labels) == [1.0, 3.0, 1.0]
+    assert speaker_class_weights(np.array([0, 0, 0, 1]), 3) == pytest.approx([4 / 6, 2.0, 1.0])
+
+
+def test_config_errors_fail_before_any_work(tmp_path, capsys):
+    assert main(["--config", str(ROOT / "configs/cpu.yaml"), "train.epoch=3"]) == 2
+    assert "unknown key(s) epoch" in capsys.readouterr().err
+    assert main(["--config", str(ROOT / "configs/cpu.yaml"), "train.epochs=three"]) == 2
+    assert "train.epochs: expected int" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_unreachable_model_fails_fast_with_one_clear_message(built_project, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    result = subprocess.run(
+        [sys.executable, "-m", "train.training", "--config", str(ROOT / "configs/cpu.yaml"),
+         f"data.build_dir={built_project / 'data/build'}", f"data.annotations_dir={built_project / 'data/annotations'}",
+         f"train.output_dir={tmp_path / 'models'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "cointegrated/rubert-tiny2" in result.stderr and "HF_HUB_OFFLINE=1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
+    overrides = [f"data.{key}={built_project / value}" for key, value in
+                 (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
+                  ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "train.training",
+         "--config", str(ROOT / "configs/cpu.yaml"), *overrides, f"model.name_or_path={tiny_encoder}",
+         f"train.output_dir={tmp_path}", "train.run_name=ddp", "train.epochs=2", "train.batch_size=8"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "ddp/metrics.json").read_text())
+    assert metrics["training"]["processes"] == 2
+    assert metrics["test"]["n_sentences"] == 11

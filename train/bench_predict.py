@@ -1,0 +1,132 @@
+"""Prediction speed: our batched path (fp32 and int8) against a stock `transformers` pipeline.
+
+All three run the same randomly initialised rubert-tiny2 encoder (no weights can
+be downloaded) on the same few thousand sentences cut from the seed articles,
+context-free (the pipeline has no notion of a previous sentence). Speed does not
+depend on the weights; int8-vs-fp32 agreement does, and with random weights
+many scores sit next to the 0.5 thresholds, so it is a pessimistic figure.
+
+    python -m train.bench_predict [--arch ../shared/models/rubert-tiny2-arch] [--sentences 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import BertForSequenceClassification, pipeline
+from transformers.utils import logging as transformers_logging
+
+from train.labels import load_scheme
+from train.model import init_model, load_tokenizer
+from train.predict import Tagger, quantize_int8
+from train.segment import split_sentences
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ARCH = ROOT.parent / "shared/models/rubert-tiny2-arch"
+
+
+def benchmark_sentences(count: int, seed: int = 0) -> list[str]:
+    """`count` realistic news sentences: the seed articles' sentences, repeated and shuffled."""
+    pool = [s for path in sorted((ROOT / "seeds").glob("*.txt")) for s in split_sentences(path.read_text("utf-8"))]
+    sentences = (pool * (count // len(pool) + 1))[:count]
+    random.Random(seed).shuffle(sentences)
+    return sentences
+
+
+def _fastest(functions: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, float], dict[str, object]]:
+    """Best-of-`repeats` seconds per function, run in turns so background load hits them alike; last outputs."""
+    seconds = dict.fromkeys(functions, float("inf"))
+    outputs = {}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            outputs[name] = function()
+            seconds[name] = min(seconds[name], time.perf_counter() - start)
+    return seconds, outputs
+
+
+def _tag(tagger: Tagger, sentences: list[str]) -> list[dict]:
+    # Each sentence as a one-sentence article: no context, like the pipeline.
+    return [tagged[0] for tagged in tagger.tag_sentences([[s] for s in sentences])]
+
+
+def run_prediction_benchmark(arch: str | Path = DEFAULT_ARCH, sentences: int = 3000, seed: int = 0,
+                             num_threads: int | None = None, repeats: int = 3) -> dict:
+    """Sentences/s of the pipeline, our fp32 and int8 paths, their ratios and int8-vs-fp32 agreement."""
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    torch.manual_seed(seed)
+    scheme = load_scheme(ROOT / "configs/labels.yaml")
+    model = init_model(str(arch), scheme, random_init=True, use_context=False).eval()
+    tokenizer = load_tokenizer(str(arch))
+    texts = benchmark_sentences(sentences, seed)
+
+    baseline = BertForSequenceClassification(copy.deepcopy(model.config)).eval()
+    baseline.config.num_labels = len(scheme.speakers)
+    baseline.bert.load_state_dict(model.bert.state_dict(), strict=False)  # the pooler stays random
+    classify = pipeline("text-classification", model=baseline, tokenizer=tokenizer, batch_size=32, device=-1)
+    fp32 = Tagger(model, tokenizer)
+    int8 = Tagger(quantize_int8(copy.deepcopy(model)), tokenizer)
+
+    warm_up = texts[:64]
+    classify(warm_up, truncation=True)
+    _tag(fp32, warm_up)
+    _tag(int8, warm_up)
+    seconds, outputs = _fastest({"pipeline": lambda: classify(texts, truncation=True),
+                                 "fp32": lambda: _tag(fp32, texts), "int8": lambda: _tag(int8, texts)}, repeats)
+    fp32_out, int8_out = outputs["fp32"], outputs["int8"]
+
+    fp32_scores = np.array([list(r["topic_scores"].values()) + list(r["speaker_scores"].values()) for r in fp32_out])
+    int8_scores = np.array([list(r["topic_scores"].values()) + list(r["speaker_scores"].values()) for r in int8_out])
+    speed = {name: len(texts) / s for name, s in seconds.items()}
+    return {
+        "sentences": len(texts),
+        "threads": torch.get_num_threads(),
+        "repeats": repeats,
+        "sentences_per_s": speed,
+        "fp32_vs_pipeline": speed["fp32"] / speed["pipeline"],
+        "int8_vs_pipeline": speed["int8"] / speed["pipeline"],
+        "int8_speaker_agreement": float(np.mean([a["speaker"] == b["speaker"] for a, b in zip(fp32_out, int8_out)])),
+        "int8_topic_set_agreement": float(np.mean([a["topics"] == b["topics"] for a, b in zip(fp32_out, int8_out)])),
+        "int8_max_score_difference": float(np.abs(fp32_scores - int8_scores).max()),
+    }
+
+
+def format_benchmark(result: dict) -> str:
+    speed = result["sentences_per_s"]
+    return "\n".join([
+        f"prediction on {result['sentences']} sentences, {result['threads']} threads, best of {result['repeats']} "
+        "(rubert-tiny2, random weights)",
+        f"  pipeline(batch_size=32) {speed['pipeline']:8.0f} sentences/s",
+        f"  fp32                    {speed['fp32']:8.0f} sentences/s   {result['fp32_vs_pipeline']:.2f}x pipeline",
+        f"  int8                    {speed['int8']:8.0f} sentences/s   {result['int8_vs_pipeline']:.2f}x pipeline",
+        f"  int8 vs fp32: speaker labels {result['int8_speaker_agreement']:.1%} equal, "
+        f"topic sets {result['int8_topic_set_agreement']:.1%} equal, "
+        f"max score difference {result['int8_max_score_difference']:.3f}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.bench_predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default=str(DEFAULT_ARCH), help="encoder config + tokenizer directory")
+    parser.add_argument("--sentences", type=int, default=3000)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(format_benchmark(run_prediction_benchmark(args.arch, args.sentences, args.seed, args.threads,
+                                                    args.repeats)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

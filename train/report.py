@@ -1,0 +1,525 @@
+"""`make report`: compare checkpoints and the TF-IDF baseline on the same data.
+
+    python -m train.report [models/a models/b ...] [--data file.jsonl] [--name NAME]
+
+Writes reports/<name>/index.html (self-contained: plots are embedded PNGs, no
+external scripts or styles) and report.md with the same tables and the plots as
+PNG files beside it. The report is built in a hidden staging directory and
+renamed into place, so a failed run leaves no partial report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from train.baseline import train_baseline
+from train.checkpoint import LATEST, CheckpointError, check_checkpoint
+from train.config import ConfigError, DataConfig, load_config
+from train.data import DataError
+from train.evaluate import EvaluationError, LabelledData, Predictions, check_scheme, load_data, predict, split_data
+from train.labels import SchemeError
+from train.metrics import score_predictions
+from train.stats import N_RESAMPLES, bootstrap_interval, headline_statistics, paired_bootstrap, resample_weights
+
+HEADLINE = {
+    "topic_micro_f1": "Topic micro-F1",
+    "topic_macro_f1": "Topic macro-F1",
+    "speaker_accuracy": "Speaker accuracy",
+    "speaker_macro_f1": "Speaker macro-F1",
+    "combined": "Combined",
+    "speaker_ece": "Speaker ECE",
+}
+BASELINE_NAME = "baseline: TF-IDF + logistic regression"
+MAX_LISTED_SENTENCES = 150
+SIGNIFICANCE = 0.05
+WRONG_CELL = ' class="wrong"'
+
+# Runs in the browser: records script errors and broken images on <body>, so a
+# headless browser's DOM dump shows whether the page rendered.
+SELF_CHECK = """<script>
+window.reportErrors = [];
+window.addEventListener("error", function (e) { window.reportErrors.push(e.message || "resource failed"); }, true);
+window.addEventListener("load", function () {
+  var broken = Array.prototype.filter.call(document.images, function (img) {
+    return !(img.complete && img.naturalWidth > 0); }).length;
+  document.body.setAttribute("data-images", String(document.images.length));
+  document.body.setAttribute("data-broken-images", String(broken));
+  document.body.setAttribute("data-script-errors", String(window.reportErrors.length));
+});
+</script>"""
+
+STYLE = """<style>
+body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+td.wrong { background: #fde2e2; }
+img { max-width: 100%; display: block; margin: 1em 0; }
+.note { color: #555; }
+</style>"""
+
+
+class ReportError(ValueError):
+    """Inputs a report cannot be built from; the message names the path."""
+
+
+@dataclass
+class System:
+    name: str
+    path: str
+    description: str
+    predictions: Predictions
+    parameters: int
+    size_mb: float
+    cv_summary: dict | None = None
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    html: str
+    markdown: str
+
+
+def discover_checkpoints(models_dir: str | Path = "models") -> list[Path]:
+    """Every complete checkpoint directory in models_dir (not the `latest` link, not hidden ones)."""
+    models_dir = Path(models_dir)
+    found = []
+    for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
+        if path.name == LATEST or path.name.startswith(".") or not path.is_dir():
+            continue
+        try:
+            found.append(check_checkpoint(path))
+        except CheckpointError:
+            continue
+    if not found:
+        raise ReportError(f"{models_dir}: no complete checkpoint to report on; train one with `make train` "
+                          "or pass MODELS=\"models/a models/b\"")
+    return found
+
+
+def _cv_summary(model_path: Path) -> dict | None:
+    try:
+        metrics = json.loads((model_path / "metrics.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{model_path}/metrics.json: not valid JSON ({e.msg})") from None
+    summary = metrics.get("cv", {}).get("summary") if isinstance(metrics.get("cv"), dict) else None
+    return summary if isinstance(summary, dict) and summary else None
+
+
+def _describe(model_path: Path) -> str:
+    config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
+    encoder = config.get("encoder_name_or_path", config.get("_name_or_path", "?"))
+    context = "with context" if config.get("use_context") else "no context"
+    return f"{Path(str(encoder)).name}, {config.get('num_hidden_layers', '?')} layers, {context}"
+
+
+def _unique_names(paths: list[Path]) -> list[str]:
+    names = [p.name for p in paths]
+    return [str(p) if names.count(p.name) > 1 else p.name for p in paths]
+
+
+def checkpoint_systems(model_paths: list[Path], data: LabelledData) -> list[System]:
+    systems = []
+    for name, path in zip(_unique_names(model_paths), model_paths):
+        predictions, size = predict(path, data)
+        systems.append(System(name, str(path), _describe(path), predictions, size["parameters"], size["size_mb"],
+                              _cv_summary(path)))
+    return systems
+
+
+def baseline_system(train: LabelledData, data: LabelledData) -> System:
+    if train.scheme != data.scheme:
+        raise ReportError(f"{data.source}: its labels differ from the training split's ({train.source}); "
+                          "the baseline cannot be trained for it")
+    baseline = train_baseline(train.texts, train.topic_gold, train.speaker_gold, len(train.scheme.speakers))
+    start = time.perf_counter()
+    topic_probs, speaker_probs = baseline.predict_probabilities(data.texts)
+    elapsed = time.perf_counter() - start
+    predictions = Predictions(topic_probs, speaker_probs, [0.5] * len(data.scheme.topics),
+                              len(data) / elapsed if elapsed > 0 else float("inf"))
+    return System(BASELINE_NAME, "-", f"trained on {len(train)} sentences of {train.source}", predictions,
+                  baseline.parameters, baseline.size_mb)
+
+
+# ---------------------------------------------------------------- tables
+
+def _html_table(header: list[str], rows: list[list[str]], wrong: list[list[bool]] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for r, row in enumerate(rows):
+        cells = "".join(f"<td{WRONG_CELL if wrong and wrong[r][c] else ''}>{html.escape(cell)}</td>"
+                        for c, cell in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    def clean(cell: str) -> str:
+        return cell.replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(map(clean, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(clean, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _table_section(anchor: str, title: str, intro: str, header: list[str], rows: list[list[str]],
+                   wrong: list[list[bool]] | None = None) -> Section:
+    return Section(anchor, title, f"<p class=\"note\">{html.escape(intro)}</p>" + _html_table(header, rows, wrong),
+                   f"{intro}\n\n{_md_table(header, rows)}")
+
+
+# ---------------------------------------------------------------- figures
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _grouped_bars(ax, categories: list[str], values: dict[str, list[float]], xlabel: str) -> None:
+    height = 0.8 / max(len(values), 1)
+    positions = np.arange(len(categories))
+    for k, (name, series) in enumerate(values.items()):
+        ax.barh(positions + k * height, series, height=height, label=name)
+    ax.set_yticks(positions + height * (len(values) - 1) / 2, categories)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(xlabel)
+
+
+def _legend_below(figure: Figure, ax) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncols=min(len(labels), 3),
+                  fontsize="small", frameon=False)
+
+
+def per_label_figure(systems: list[System], scores: dict[str, dict], data: LabelledData) -> bytes:
+    figure = Figure(figsize=(11, 0.35 * (len(data.scheme.topics) + 2) * max(len(systems), 2) / 2 + 1.5))
+    topic_ax, speaker_ax = figure.subplots(1, 2)
+    for ax, head, labels in ((topic_ax, "topics", data.scheme.topics), (speaker_ax, "speaker", data.scheme.speakers)):
+        values = {s.name: [scores[s.name][head]["per_label"][label]["f1"] for label in labels] for s in systems}
+        _grouped_bars(ax, list(labels), values, "F1")
+        ax.set_title(f"{head}: F1 per label")
+    _legend_below(figure, topic_ax)
+    return _png(figure)
+
+
+def confusion_figure(systems: list[System], scores: dict[str, dict], data: LabelledData) -> bytes:
+    speakers = data.scheme.speakers
+    figure = Figure(figsize=(4.6 * len(systems), 4.4))
+    for ax, system in zip(np.atleast_1d(figure.subplots(1, len(systems))), systems):
+        matrix = np.asarray(scores[system.name]["speaker"]["confusion_matrix"])
+        ax.imshow(matrix, cmap="Blues")
+        for (i, j), count in np.ndenumerate(matrix):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center",
+                        color="white" if count > matrix.max() / 2 else "black")
+        ax.set_xticks(range(len(speakers)), speakers, rotation=60, ha="right")
+        ax.set_yticks(range(len(speakers)), speakers)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("gold")
+        ax.set_title(system.name if len(system.name) < 40 else system.name[:37] + "...", fontsize="small")
+    return _png(figure)
+
+
+def _reliability_curve(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10):
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    occupied = [b for b in range(n_bins) if (bins == b).any()]
+    return ([confidence[bins == b].mean() for b in occupied], [correct[bins == b].mean() for b in occupied],
+            [int((bins == b).sum()) for b in occupied])
+
+
+def reliability_figure(systems: list[System], data: LabelledData) -> bytes:
+    figure = Figure(figsize=(11, 4.6))
+    speaker_ax, topic_ax = figure.subplots(1, 2)
+    for system in systems:
+        p = system.predictions
+        speaker = _reliability_curve(p.speaker_probs.max(axis=1), (p.speaker_pred == data.speaker_gold).astype(float))
+        topic = _reliability_curve(p.topic_probs.ravel(), data.topic_gold.ravel().astype(float))
+        for ax, (x, y, counts) in ((speaker_ax, speaker), (topic_ax, topic)):
+            ax.plot(x, y, marker="o", label=system.name)
+    speaker_ax.set(title="speaker: accuracy vs confidence", xlabel="confidence (max probability)",
+                   ylabel="accuracy")
+    topic_ax.set(title="topics: positive rate vs probability", xlabel="predicted probability",
+                 ylabel="share labelled with the topic")
+    for ax in (speaker_ax, topic_ax):
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    _legend_below(figure, speaker_ax)
+    return _png(figure)
+
+
+def breakdown_figure(title: str, groups: list[str], values: dict[str, list[float]]) -> bytes:
+    figure = Figure(figsize=(9, 0.45 * len(groups) * max(len(values), 2) / 2 + 1.5))
+    ax = figure.subplots()
+    _grouped_bars(ax, groups, values, "combined score (mean of topic and speaker macro-F1)")
+    ax.set_title(title)
+    _legend_below(figure, ax)
+    return _png(figure)
+
+
+# ---------------------------------------------------------------- sections
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _speed(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def headline_section(systems: list[System], intervals: dict[str, dict], best: str, n_resamples: int) -> Section:
+    header = ["System", "Description", *[f"{label} [95% CI]" for label in HEADLINE.values()], "Parameters",
+              "Size (MB)", "CPU sentences/s"]
+    rows = [[s.name + (" (best)" if s.name == best else ""), s.description,
+             *[f"{_fmt(i.point)} [{_fmt(i.low)}, {_fmt(i.high)}]" for i in intervals[s.name].values()],
+             f"{s.parameters:,}", f"{s.size_mb:.1f}", _speed(s.predictions.sentences_per_second)]
+            for s in systems]
+    intro = (f"Point estimates on every sentence, with 95% percentile bootstrap intervals from {n_resamples} "
+             "resamples of the sentences. Combined = mean of topic and speaker macro-F1 (higher is better); "
+             "ECE: expected calibration error of the speaker head (lower is better). Speed: inference on this "
+             "machine's CPU after a warm-up batch.")
+    return _table_section("headline", "Headline metrics", intro, header, rows)
+
+
+def paired_section(systems: list[System], tests: dict[str, dict], best: str) -> Section:
+    header = ["System", *[f"Δ {label} [95% CI], p" for label in HEADLINE.values()]]
+    rows = []
+    for system in systems:
+        if system.name == best:
+            continue
+        cells = []
+        for test in tests[system.name].values():
+            marker = " *" if test.p_value < SIGNIFICANCE else ""
+            cells.append(f"{test.difference:+.3f} [{test.low:+.3f}, {test.high:+.3f}], p={test.p_value:.3f}{marker}")
+        rows.append([system.name, *cells])
+    intro = (f"Each system minus the best one by combined score ({best}), scored on the same bootstrap resamples "
+             "of the sentences (for ECE a negative difference is better). p: two-sided paired bootstrap, twice the share "
+             "of resamples in which the difference is zero or has the opposite sign to the observed one; "
+             f"* marks p < {SIGNIFICANCE}: the difference is unlikely to be an accident of which sentences were "
+             "sampled. A large p says this much data cannot tell the two apart.")
+    if not rows:
+        return Section("paired", "Paired bootstrap tests", "<p>Only one system: nothing to compare.</p>",
+                       "Only one system: nothing to compare.")
+    return _table_section("paired", "Paired bootstrap tests against the best", intro, header, rows)
+
+
+def cv_section(systems: list[System]) -> Section:
+    with_cv = [s for s in systems if s.cv_summary]
+    if not with_cv:
+        text = "None of these runs has cross-validation results (run `make cv` to get them)."
+        return Section("cv", "Cross-validation", f"<p class=\"note\">{html.escape(text)}</p>", text)
+    metrics = list(dict.fromkeys(m for s in with_cv for m in s.cv_summary))
+
+    def cell(summary: dict, metric: str) -> str:
+        value = summary.get(metric)
+        if not isinstance(value, dict) or "mean" not in value:
+            return "-"
+        return f"{value['mean']:.3f} ± {value.get('sd', float('nan')):.3f}"
+    rows = [[s.name, *[cell(s.cv_summary, m) for m in metrics]] for s in with_cv]
+    return _table_section("cv", "Cross-validation", "Mean ± standard deviation over folds and seeds, "
+                          "from each run's metrics.json.", ["System", *metrics], rows)
+
+
+def _group_scores(systems: list[System], data: LabelledData, groups: list[str]) -> dict[str, dict[str, dict]]:
+    """score_predictions on the sentences of each group (article or outlet), per system."""
+    result: dict[str, dict[str, dict]] = {}
+    keys = np.asarray(groups)
+    for system in systems:
+        p = system.predictions
+        result[system.name] = {}
+        for group in dict.fromkeys(groups):
+            mask = keys == group
+            result[system.name][group] = score_predictions(
+                p.topic_probs[mask], data.topic_gold[mask], p.speaker_probs[mask], data.speaker_gold[mask],
+                list(data.scheme.topics), list(data.scheme.speakers), p.thresholds)
+    return result
+
+
+def breakdown_section(systems: list[System], data: LabelledData, figures: dict[str, bytes]) -> Section:
+    parts_html, parts_md = [], []
+    for key, label, groups in (("article", "Per article", data.articles), ("outlet", "Per outlet", data.outlets)):
+        scores = _group_scores(systems, data, groups)
+        names = list(dict.fromkeys(groups))
+        figure_name = f"per_{key}.png"
+        figures[figure_name] = breakdown_figure(f"{label}: combined score", names,
+                                                {s.name: [scores[s.name][g]["combined"] for g in names]
+                                                 for s in systems})
+        header = [key.capitalize(), "Sentences", *[f"{s.name}: combined / topic micro-F1 / speaker acc."
+                                                   for s in systems]]
+        rows = [[g, str(groups.count(g)), *[
+            f"{scores[s.name][g]['combined']:.3f} / {scores[s.name][g]['topics']['micro_f1']:.3f} / "
+            f"{scores[s.name][g]['speaker']['accuracy']:.3f}" for s in systems]] for g in names]
+        parts_html.append(f"<h3>{label}</h3>{_img(figures[figure_name], label)}{_html_table(header, rows)}")
+        parts_md.append(f"### {label}\n\n![{label}](figures/{figure_name})\n\n{_md_table(header, rows)}")
+    return Section("breakdown", "Per-article and per-outlet breakdown", "".join(parts_html), "\n\n".join(parts_md))
+
+
+def _label_text(topics: list[str], speaker: str) -> str:
+    return f"{', '.join(topics) or '(no topic)'}; {speaker}"
+
+
+def sentences_section(systems: list[System], data: LabelledData) -> Section:
+    scheme = data.scheme
+    gold = [_label_text(scheme.decode_topics(data.topic_gold[i].tolist()), scheme.decode_speaker(int(data.speaker_gold[i])))
+            for i in range(len(data))]
+    predicted = {s.name: [_label_text(scheme.decode_topics(t.tolist()), scheme.decode_speaker(int(sp)))
+                          for t, sp in zip(s.predictions.topic_pred, s.predictions.speaker_pred)] for s in systems}
+    listed = []
+    for i in range(len(data)):
+        answers = [predicted[s.name][i] for s in systems]
+        wrong = [a != gold[i] for a in answers]
+        if any(wrong) or len(set(answers)) > 1:
+            listed.append((-sum(wrong), i, wrong))
+    listed.sort()
+    header = ["Sentence", "Text", "Gold", *[s.name for s in systems]]
+    rows = [[data.ids[i], data.texts[i], gold[i], *[predicted[s.name][i] for s in systems]]
+            for _, i, _ in listed[:MAX_LISTED_SENTENCES]]
+    marks = [[False, False, False, *wrong] for _, _, wrong in listed[:MAX_LISTED_SENTENCES]]
+    shown = f"the first {MAX_LISTED_SENTENCES} of " if len(listed) > MAX_LISTED_SENTENCES else ""
+    intro = (f"Sentences at least one system gets wrong (topics or speaker) or on which the systems disagree: "
+             f"{shown}{len(listed)} of {len(data)}, most-missed first. Labels read 'topics; speaker'; "
+             "wrong predictions are highlighted in the HTML page.")
+    return _table_section("sentences", "Errors and disagreements", intro, header, rows, marks)
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f"<img alt=\"{html.escape(alt)}\" src=\"data:image/png;base64,{base64.b64encode(png).decode('ascii')}\">"
+
+
+def figure_section(anchor: str, title: str, intro: str, figure_name: str, png: bytes) -> Section:
+    return Section(anchor, title, f"<p class=\"note\">{html.escape(intro)}</p>{_img(png, title)}",
+                   f"{intro}\n\n![{title}](figures/{figure_name})")
+
+
+# ---------------------------------------------------------------- assembly
+
+def render_html(title: str, summary: str, sections: list[Section]) -> str:
+    contents = "".join(f"<li><a href=\"#{s.anchor}\">{html.escape(s.title)}</a></li>" for s in sections)
+    body = "".join(f"<section id=\"{s.anchor}\"><h2>{html.escape(s.title)}</h2>{s.html}</section>" for s in sections)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title>{SELF_CHECK}{STYLE}</head><body>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(summary)}</p><ul>{contents}</ul>{body}</body></html>\n")
+
+
+def render_markdown(title: str, summary: str, sections: list[Section]) -> str:
+    return f"# {title}\n\n{summary}\n\n" + "".join(f"## {s.title}\n\n{s.markdown}\n\n" for s in sections)
+
+
+def _publish(target: Path, write: Callable[[Path], None]) -> None:
+    """Write into a hidden staging directory beside target, then swap it in with renames."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be read
+    try:
+        write(staging)
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def build_report(model_paths: list[str | Path], name: str | None = None, data_config: DataConfig | None = None,
+                 out_dir: str | Path = "reports", data_path: str | Path | None = None,
+                 n_resamples: int = N_RESAMPLES, models_dir: str | Path = "models") -> Path:
+    """Score every checkpoint and the baseline on the same data; return the report directory."""
+    paths = [check_checkpoint(p) for p in model_paths] if model_paths else discover_checkpoints(models_dir)
+    data_config = data_config or load_config("configs/cpu.yaml").data
+    data = load_data(paths[0], data_path, data_config)
+    for path in paths[1:]:
+        check_scheme(path, data)
+    systems = checkpoint_systems(paths, data)
+    systems.append(baseline_system(split_data(data_config, "train"), data))
+
+    scores = {s.name: score_predictions(s.predictions.topic_probs, data.topic_gold, s.predictions.speaker_probs,
+                                        data.speaker_gold, list(data.scheme.topics), list(data.scheme.speakers),
+                                        s.predictions.thresholds) for s in systems}
+    weights = resample_weights(len(data), n_resamples)
+    statistics = {s.name: headline_statistics(data.topic_gold, s.predictions.topic_pred, data.speaker_gold,
+                                              s.predictions.speaker_probs) for s in systems}
+    intervals = {name: {m: bootstrap_interval(stat, weights) for m, stat in stats.items()}
+                 for name, stats in statistics.items()}
+    best = max(systems, key=lambda s: intervals[s.name]["combined"].point).name
+    tests = {s.name: {m: paired_bootstrap(statistics[s.name][m], statistics[best][m], weights) for m in HEADLINE}
+             for s in systems if s.name != best}
+
+    figures = {"per_label_f1.png": per_label_figure(systems, scores, data),
+               "speaker_confusion.png": confusion_figure(systems, scores, data),
+               "reliability.png": reliability_figure(systems, data)}
+    sections = [
+        headline_section(systems, intervals, best, n_resamples),
+        paired_section(systems, tests, best),
+        cv_section(systems),
+        figure_section("per-label", "Per-label F1", "F1 of every topic and speaker label on this data; a label "
+                       "absent from both gold and predictions shows 0.", "per_label_f1.png",
+                       figures["per_label_f1.png"]),
+        figure_section("confusion", "Speaker confusion matrices", "Rows: gold speaker; columns: predicted.",
+                       "speaker_confusion.png", figures["speaker_confusion.png"]),
+        figure_section("reliability", "Reliability diagrams", "Points on the diagonal are well calibrated; "
+                       "below it, the model is over-confident. Bins of width 0.1, empty bins omitted.",
+                       "reliability.png", figures["reliability.png"]),
+        breakdown_section(systems, data, figures),
+        sentences_section(systems, data),
+    ]
+    name = name or datetime.now().strftime("%Y%m%d-%H%M%S")
+    title = f"Checkpoint comparison: {name}"
+    summary = (f"{len(data)} sentences of {data.source}; {len(systems) - 1} checkpoint(s) and the baseline; "
+               f"generated {datetime.now():%Y-%m-%d %H:%M}.")
+
+    def write(staging: Path) -> None:
+        (staging / "figures").mkdir()
+        for figure_name, png in figures.items():
+            (staging / "figures" / figure_name).write_bytes(png)
+        (staging / "index.html").write_text(render_html(title, summary, sections), encoding="utf-8")
+        (staging / "report.md").write_text(render_markdown(title, summary, sections), encoding="utf-8")
+
+    target = Path(out_dir) / name
+    _publish(target, write)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Compare checkpoints and the TF-IDF baseline on the same data.")
+    parser.add_argument("models", nargs="*", help="checkpoint directories (default: every run in models/)")
+    parser.add_argument("--data", help="labelled JSONL in the annotation format (default: the test split)")
+    parser.add_argument("--name", help="report name: reports/<name>/ (default: a timestamp)")
+    parser.add_argument("--config", default="configs/cpu.yaml", help="config whose data section locates the dataset")
+    parser.add_argument("--out-dir", default="reports")
+    parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples")
+    args = parser.parse_args(argv)
+    try:
+        report = build_report(args.models, args.name, load_config(args.config).data, args.out_dir, args.data,
+                              args.resamples)
+    except (CheckpointError, EvaluationError, ReportError, ConfigError, SchemeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except DataError as e:
+        print("\n".join(e.messages), file=sys.stderr)
+        return 2
+    print(f"{report / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

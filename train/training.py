@@ -1,0 +1,250 @@
+"""`make train`: fine-tune the encoder with a topics head and a speaker head.
+
+The run is written into `models/<run>.partial/` and renamed to `models/<run>/`
+only when complete, so a killed run never leaves a directory that looks like a
+finished checkpoint; `make train RESUME=1` continues the newest partial run from
+its last epoch checkpoint. Works unchanged under `accelerate launch`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from datasets import Dataset, DatasetDict
+from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, EvalPrediction, Trainer, TrainerCallback,
+                          TrainingArguments, set_seed)
+
+from train.checkpoint import publish, write_json
+from train.config import Config, ConfigError, load_config, save_config
+from train.data import DataError, build_dataset
+from train.inference import encode
+from train.labels import LabelScheme, load_scheme
+from train.metrics import apply_thresholds, combined_score, score_predictions, speaker_metrics, topic_metrics, \
+    tune_thresholds
+from train.model import ModelLoadError, init_model, load_tokenizer
+from train.model_card import write_model_card
+
+LABEL_COLUMNS = ["topic_labels", "speaker_labels"]
+# Caps keep a label seen once in training from dominating the loss.
+MAX_POS_WEIGHT = 10.0
+MAX_CLASS_WEIGHT = 10.0
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict
+
+
+def topic_pos_weights(topic_labels: np.ndarray) -> list[float]:
+    """negatives/positives per topic from the training split, capped; 1.0 for a topic never seen."""
+    positives = topic_labels.sum(axis=0)
+    negatives = len(topic_labels) - positives
+    return [float(min(n / p, MAX_POS_WEIGHT)) if p else 1.0 for p, n in zip(positives, negatives)]
+
+
+def speaker_class_weights(speaker_labels: np.ndarray, n_classes: int) -> list[float]:
+    """Inverse-frequency ('balanced') weights, capped; 1.0 for a class never seen."""
+    counts = np.bincount(speaker_labels, minlength=n_classes)
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = len(speaker_labels) / (present.sum() * counts[present])
+    return [float(min(w, MAX_CLASS_WEIGHT)) for w in weights]
+
+
+def tokenize(dataset: DatasetDict, tokenizer, use_context: bool, max_length: int) -> DatasetDict:
+    def encode_batch(batch):
+        encoded = encode(tokenizer, batch["text"], batch["context"] if use_context else None, max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        encoded["topic_labels"] = batch["topic_labels"]
+        encoded["speaker_labels"] = batch["speaker_label"]
+        return encoded
+
+    return dataset.map(encode_batch, batched=True, remove_columns=dataset["train"].column_names,
+                       desc="tokenizing")
+
+
+class TaggingCollator:
+    """Dynamic padding to the longest sentence of each batch; `length` only serves the sampler."""
+
+    def __init__(self, tokenizer):
+        self.pad = DataCollatorWithPadding(tokenizer)
+
+    def __call__(self, features):
+        return self.pad([{k: v for k, v in f.items() if k != "length"} for f in features])
+
+
+def compute_metrics(prediction: EvalPrediction, scheme: LabelScheme) -> dict:
+    topic_logits, speaker_logits = prediction.predictions
+    topic_gold, speaker_gold = prediction.label_ids
+    topic_pred = apply_thresholds(1 / (1 + np.exp(-topic_logits)), [0.5] * len(scheme.topics))
+    topic = topic_metrics(topic_gold, topic_pred, scheme.topics)
+    speaker = speaker_metrics(speaker_gold, speaker_logits.argmax(axis=1), scheme.speakers)
+    return {"topic_micro_f1": topic["micro_f1"], "topic_macro_f1": topic["macro_f1"],
+            "speaker_accuracy": speaker["accuracy"], "speaker_macro_f1": speaker["macro_f1"],
+            "combined": combined_score(topic["macro_f1"], speaker["macro_f1"])}
+
+
+def probabilities(trainer: Trainer, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    output = trainer.predict(dataset)
+    topic_logits, speaker_logits = output.predictions
+    topic_gold, speaker_gold = output.label_ids
+    speaker_probs = torch.softmax(torch.from_numpy(speaker_logits).float(), dim=-1).numpy()
+    return 1 / (1 + np.exp(-topic_logits)), topic_gold, speaker_probs, speaker_gold
+
+
+def run_directories(config: Config) -> tuple[Path, Path]:
+    """(final run dir, staging dir). With train.resume, the staging dir of the newest partial run."""
+    output_dir = Path(config.train.output_dir)
+    if config.train.resume and not config.train.run_name:
+        partial = sorted(output_dir.glob("*.partial"), key=lambda p: p.stat().st_mtime)
+        if not partial:
+            raise ConfigError(f"{output_dir}: no interrupted run to resume (no *.partial directory)")
+        staging = partial[-1]
+        return staging.with_suffix(""), staging
+    name = config.train.run_name or f"{Path(config.model.name_or_path).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = output_dir / name
+    return run_dir, run_dir.with_name(run_dir.name + ".partial")
+
+
+def mixed_precision(config: Config) -> dict:
+    if not torch.cuda.is_available() or config.train.mixed_precision == "no":
+        return {}
+    if config.train.mixed_precision == "bf16" and torch.cuda.is_bf16_supported():
+        return {"bf16": True}
+    return {"fp16": True}
+
+
+def training_arguments(config: Config, checkpoints: Path) -> TrainingArguments:
+    t = config.train
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="combined",
+        greater_is_better=True,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        length_column_name="length",
+        label_names=LABEL_COLUMNS,
+        remove_unused_columns=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # Under `accelerate launch` on a machine without GPUs this selects gloo DDP across the processes.
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+        logging_steps=t.logging_steps,
+        report_to=["tensorboard"],
+        seed=t.seed,
+        data_seed=t.seed,
+        **mixed_precision(config),
+    )
+
+
+def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
+    """Fine-tune, tune topic thresholds on validation, score validation and test, publish the run."""
+    set_seed(config.train.seed)
+    build = build_dataset(config.data)
+    scheme = load_scheme(config.data.labels)
+    raw = build.dataset
+    run_dir, staging = run_directories(config)
+    checkpoints = staging / "checkpoints"
+    resume = config.train.resume and any(checkpoints.glob("checkpoint-*"))
+
+    train_topics = np.array(raw["train"]["topic_labels"])
+    train_speakers = np.array(raw["train"]["speaker_label"])
+    tokenizer = load_tokenizer(config.model.name_or_path)
+    model = init_model(
+        config.model.name_or_path, scheme, random_init=config.model.random_init,
+        use_context=config.model.use_context, max_length=config.model.max_length,
+        classifier_dropout=config.model.classifier_dropout,
+        topic_loss_weight=config.train.topic_loss_weight, speaker_loss_weight=config.train.speaker_loss_weight,
+        topic_pos_weight=topic_pos_weights(train_topics) if config.train.topic_pos_weight else None,
+        speaker_class_weight=speaker_class_weights(train_speakers, len(scheme.speakers))
+        if config.train.speaker_class_weight else None,
+    )
+    data = tokenize(raw, tokenizer, config.model.use_context, config.model.max_length)
+
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(staging / "logs")
+    trainer = Trainer(
+        model=model, args=training_arguments(config, checkpoints), data_collator=TaggingCollator(tokenizer),
+        train_dataset=data["train"], eval_dataset=data["validation"], processing_class=tokenizer,
+        compute_metrics=lambda p: compute_metrics(p, scheme),
+        callbacks=[EarlyStoppingCallback(config.train.early_stopping_patience), *callbacks],
+    )
+    if trainer.is_world_process_zero():
+        staging.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    train_seconds = time.perf_counter() - started
+
+    val_topic, val_topic_gold, val_speaker, val_speaker_gold = probabilities(trainer, data["validation"])
+    thresholds = tune_thresholds(val_topic, val_topic_gold, floor=config.train.threshold_floor)
+    trainer.model.config.topic_thresholds = thresholds
+    test_topic, test_topic_gold, test_speaker, test_speaker_gold = probabilities(trainer, data["test"])
+    metrics = {
+        split: score_predictions(topic, topic_gold, speaker, speaker_gold, list(scheme.topics),
+                                 list(scheme.speakers), thresholds)
+        for split, (topic, topic_gold, speaker, speaker_gold) in {
+            "validation": (val_topic, val_topic_gold, val_speaker, val_speaker_gold),
+            "test": (test_topic, test_topic_gold, test_speaker, test_speaker_gold)}.items()
+    }
+    metrics["topic_thresholds"] = dict(zip(scheme.topics, thresholds))
+    metrics["training"] = {"seconds": round(train_seconds, 1), "epochs_run": trainer.state.epoch,
+                           "best_validation_combined": trainer.state.best_metric,
+                           "processes": trainer.args.world_size, "train_sentences": len(raw["train"])}
+
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(staging))
+        save_config(config, staging / "train_config.yaml")
+        write_json(staging / "dataset.json", {"fingerprint": build.fingerprint,
+                                               "sizes": {split: len(raw[split]) for split in raw}})
+        write_json(staging / "metrics.json", metrics)
+        write_model_card(staging, config, metrics, scheme, build.table)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        publish(staging, run_dir)
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(run_dir, metrics)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fine-tune ruBERT with a topics head and a speaker head.")
+    parser.add_argument("--config", default="configs/cpu.yaml")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. train.epochs=3 model.use_context=false")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+        result = train(config)
+    except (ConfigError, ModelLoadError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except DataError as e:
+        print("\n".join(e.messages), file=sys.stderr)
+        return 2
+    if not PartialState().is_main_process:
+        return 0
+    test = result.metrics["test"]
+    print(f"{result.run_dir}: test topic macro-F1 {test['topics']['macro_f1']:.3f}, "
+          f"speaker macro-F1 {test['speaker']['macro_f1']:.3f}, combined {test['combined']:.3f} "
+          f"(n={test['n_sentences']}; see {result.run_dir}/README.md)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
