@@ -32,8 +32,8 @@ data: $(VENV)/.installed ## Validate annotations, build data/build/ and print th
 train: $(VENV)/.installed ## Fine-tune the model (CONFIG=..., ARGS="train.epochs=3", RESUME=1)
 	$(PY) -m train.training --config $(CONFIG) $(if $(RESUME),train.resume=true) $(ARGS)
 
-cv: $(VENV)/.installed ## Cross-validation: k folds x seeds, mean ± sd of every metric
-	$(PY) -m train.cv --config $(CONFIG) $(ARGS)
+cv: $(VENV)/.installed ## Cross-validate the latest run's config (MODEL=...): mean ± sd, added to its model card
+	$(PY) -m train.cv $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q

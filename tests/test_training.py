@@ -153,3 +153,19 @@ def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
     metrics = json.loads((tmp_path / "ddp/metrics.json").read_text())
     assert metrics["training"]["processes"] == 2
     assert metrics["test"]["n_sentences"] == 11
+
+
+def test_cross_validation_reports_mean_and_sd_and_context_effect(trained_run, built_project, tiny_encoder):
+    from train.cv import attach_to_run, cross_validate
+    config = tiny_config(built_project, tiny_encoder, trained_run.run_dir.parent, "train.epochs=1",
+                         "cv.seeds=[1]", "cv.compare_context=true")
+    cv = cross_validate(config)
+    assert len(cv["runs"]) == 2 * 5
+    assert sorted({r["fold"] for r in cv["runs"]}) == [0, 1, 2, 3, 4]
+    scores = [r["combined"] for r in cv["runs"] if r["setting"] == "context"]
+    assert cv["summary"]["context"]["combined"]["mean"] == pytest.approx(np.mean(scores))
+    assert cv["summary"]["context"]["combined"]["sd"] == pytest.approx(np.std(scores, ddof=1))
+    assert cv["context_effect"]["n_pairs"] == 5
+    attach_to_run(trained_run.run_dir, cv, config, load_scheme(ROOT / "configs/labels.yaml"))
+    assert json.loads((trained_run.run_dir / "metrics.json").read_text())["cv"]["n_folds"] == 5
+    assert "Effect of the previous-sentence context" in (trained_run.run_dir / "README.md").read_text()

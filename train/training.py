@@ -25,12 +25,12 @@ from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, EvalPr
 
 from train.checkpoint import publish, write_json
 from train.config import Config, ConfigError, load_config, save_config
-from train.data import DataError, build_dataset
+from train.data import SPLITS, DataError, build_dataset
 from train.inference import encode
 from train.labels import LabelScheme, load_scheme
 from train.metrics import apply_thresholds, combined_score, score_predictions, speaker_metrics, topic_metrics, \
     tune_thresholds
-from train.model import ModelLoadError, init_model, load_tokenizer
+from train.model import ModelLoadError, init_model, load_tokenizer, resolve_local_files_only
 from train.model_card import write_model_card
 
 LABEL_COLUMNS = ["topic_labels", "speaker_labels"]
@@ -157,39 +157,36 @@ def training_arguments(config: Config, checkpoints: Path) -> TrainingArguments:
     )
 
 
-def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
-    """Fine-tune, tune topic thresholds on validation, score validation and test, publish the run."""
-    set_seed(config.train.seed)
-    build = build_dataset(config.data)
-    scheme = load_scheme(config.data.labels)
-    raw = build.dataset
-    run_dir, staging = run_directories(config)
-    checkpoints = staging / "checkpoints"
-    resume = config.train.resume and any(checkpoints.glob("checkpoint-*"))
+@dataclass
+class FitResult:
+    trainer: Trainer
+    metrics: dict
 
-    train_topics = np.array(raw["train"]["topic_labels"])
-    train_speakers = np.array(raw["train"]["speaker_label"])
+
+def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, resume: bool = False,
+        callbacks: list[TrainerCallback] = ()) -> FitResult:
+    """Train on raw["train"], select and tune thresholds on raw["validation"], score raw["test"]."""
+    set_seed(config.train.seed)
     tokenizer = load_tokenizer(config.model.name_or_path)
     model = init_model(
         config.model.name_or_path, scheme, random_init=config.model.random_init,
         use_context=config.model.use_context, max_length=config.model.max_length,
         classifier_dropout=config.model.classifier_dropout,
         topic_loss_weight=config.train.topic_loss_weight, speaker_loss_weight=config.train.speaker_loss_weight,
-        topic_pos_weight=topic_pos_weights(train_topics) if config.train.topic_pos_weight else None,
-        speaker_class_weight=speaker_class_weights(train_speakers, len(scheme.speakers))
+        topic_pos_weight=topic_pos_weights(np.array(raw["train"]["topic_labels"]))
+        if config.train.topic_pos_weight else None,
+        speaker_class_weight=speaker_class_weights(np.array(raw["train"]["speaker_label"]), len(scheme.speakers))
         if config.train.speaker_class_weight else None,
     )
     data = tokenize(raw, tokenizer, config.model.use_context, config.model.max_length)
 
-    os.environ["TENSORBOARD_LOGGING_DIR"] = str(staging / "logs")
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(work_dir / "logs")
     trainer = Trainer(
-        model=model, args=training_arguments(config, checkpoints), data_collator=TaggingCollator(tokenizer),
-        train_dataset=data["train"], eval_dataset=data["validation"], processing_class=tokenizer,
-        compute_metrics=lambda p: compute_metrics(p, scheme),
+        model=model, args=training_arguments(config, work_dir / "checkpoints"),
+        data_collator=TaggingCollator(tokenizer), train_dataset=data["train"], eval_dataset=data["validation"],
+        processing_class=tokenizer, compute_metrics=lambda p: compute_metrics(p, scheme),
         callbacks=[EarlyStoppingCallback(config.train.early_stopping_patience), *callbacks],
     )
-    if trainer.is_world_process_zero():
-        staging.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if resume else None)
     train_seconds = time.perf_counter() - started
@@ -209,18 +206,31 @@ def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
     metrics["training"] = {"seconds": round(train_seconds, 1), "epochs_run": trainer.state.epoch,
                            "best_validation_combined": trainer.state.best_metric,
                            "processes": trainer.args.world_size, "train_sentences": len(raw["train"])}
+    return FitResult(trainer, metrics)
 
+
+def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
+    """Fine-tune on the built dataset and publish a self-contained run directory."""
+    resolve_local_files_only(config.model.name_or_path)  # an unreachable model fails before anything is written
+    build = build_dataset(config.data)
+    scheme = load_scheme(config.data.labels)
+    run_dir, staging = run_directories(config)
+    resume = config.train.resume and any((staging / "checkpoints").glob("checkpoint-*"))
+    if PartialState().is_main_process:
+        staging.mkdir(parents=True, exist_ok=True)
+    result = fit(config, build.dataset, scheme, staging, resume=resume, callbacks=callbacks)
+    trainer = result.trainer
     if trainer.is_world_process_zero():
         trainer.save_model(str(staging))
         save_config(config, staging / "train_config.yaml")
-        write_json(staging / "dataset.json", {"fingerprint": build.fingerprint,
-                                               "sizes": {split: len(raw[split]) for split in raw}})
-        write_json(staging / "metrics.json", metrics)
-        write_model_card(staging, config, metrics, scheme, build.table)
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        write_json(staging / "dataset.json", {"fingerprint": build.fingerprint, "label_table": build.table,
+                                               "sizes": {split: len(build.dataset[split]) for split in SPLITS}})
+        write_json(staging / "metrics.json", result.metrics)
+        write_model_card(staging, config, result.metrics, scheme, build.table)
+        shutil.rmtree(staging / "checkpoints", ignore_errors=True)
         publish(staging, run_dir)
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(run_dir, metrics)
+    return TrainResult(run_dir, result.metrics)
 
 
 def main(argv: list[str] | None = None) -> int:
