@@ -121,7 +121,8 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        raise ConfigError(f"{where or 'top level'}: unknown key(s) {', '.join(unknown)}; "
+                          f"known keys: {', '.join(sorted(known))}")
     kwargs = {}
     for name, value in values.items():
         key = f"{where}.{name}" if where else name

@@ -1,0 +1,133 @@
+"""`make bench`: speed and memory on the real rubert-tiny2 architecture (random weights).
+
+Training: our setup (dynamic padding, length-grouped batches) against the HF
+example's default (every sentence padded to max_length=128, random batches),
+same model, sentences, batch size and step count, each in its own process so
+peak memory is its own. Prediction: see train/bench_predict.py.
+Timings are printed and belong in the README, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+
+from train.config import load_config
+from train.data import build_dataset, SPLITS
+from train.inference import encode
+from train.labels import load_scheme
+from train.model import init_model, load_tokenizer
+from train.training import TaggingCollator
+
+DEFAULT_ARCH = "../shared/models/rubert-tiny2-arch"
+MODES = {"ours": "dynamic padding + length grouping", "baseline": "pad to max_length=128, random batches"}
+
+
+def benchmark_sentences(n: int) -> tuple[list[str], list[str], list[list[float]], list[int]]:
+    """The labelled seed sentences with their contexts, repeated to n: realistic news sentence lengths."""
+    config = load_config("configs/cpu.yaml")
+    dataset = build_dataset(config.data).dataset
+    rows = [row for split in SPLITS for row in dataset[split]]
+    rows = [rows[i % len(rows)] for i in range(n)]
+    return ([r["text"] for r in rows], [r["context"] for r in rows], [r["topic_labels"] for r in rows],
+            [r["speaker_label"] for r in rows])
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_throughput(mode: str, arch: str, steps: int, batch_size: int) -> dict:
+    set_seed(0)
+    scheme = load_scheme("configs/labels.yaml")
+    tokenizer = load_tokenizer(arch)
+    model = init_model(arch, scheme, random_init=True, use_context=True)
+    texts, contexts, topic_labels, speaker_labels = benchmark_sentences(steps * batch_size)
+    padding = {"padding": "max_length"} if mode == "baseline" else {}
+    encoded = encode(tokenizer, texts, contexts, 128, **padding)
+    columns = {**encoded, "topic_labels": topic_labels, "speaker_labels": speaker_labels,
+               "length": [len(ids) for ids in encoded["input_ids"]]}
+    dataset = Dataset.from_dict(dict(columns))
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out, max_steps=steps, per_device_train_batch_size=batch_size, report_to=[],
+            save_strategy="no", logging_strategy="no", disable_tqdm=True, remove_unused_columns=False,
+            label_names=["topic_labels", "speaker_labels"], length_column_name="length",
+            train_sampling_strategy="group_by_length" if mode == "ours" else "random",
+            dataloader_pin_memory=torch.cuda.is_available(), use_cpu=not torch.cuda.is_available())
+        collator = TaggingCollator(tokenizer) if mode == "ours" else _without_length(DataCollatorWithPadding(tokenizer))
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+    return {"mode": mode, "samples_per_s": steps * batch_size / seconds, "seconds": seconds,
+            "peak_memory_mb": peak_memory_mb(),
+            "mean_tokens_per_sentence": sum(columns["length"]) / len(columns["length"])}
+
+
+def _without_length(collator):
+    return lambda features: collator([{k: v for k, v in f.items() if k != "length"} for f in features])
+
+
+def run_training_benchmark(arch: str = DEFAULT_ARCH, steps: int = 30, batch_size: int = 16) -> dict:
+    results = {}
+    for mode in MODES:
+        output = subprocess.run([sys.executable, "-m", "train.bench", "--single", mode, "--arch", arch,
+                                 "--steps", str(steps), "--batch-size", str(batch_size)],
+                                capture_output=True, text=True, check=True)
+        results[mode] = json.loads(output.stdout.strip().splitlines()[-1])
+    results["speedup"] = results["ours"]["samples_per_s"] / results["baseline"]["samples_per_s"]
+    results["batch_size"], results["steps"] = batch_size, steps
+    return results
+
+
+def format_training(results: dict) -> str:
+    lines = [f"training throughput, {results['steps']} steps of batch {results['batch_size']}, sentence + context",
+             f"  {'setup':<44} {'samples/s':>10} {'peak MB':>9}"]
+    for mode, description in MODES.items():
+        r = results[mode]
+        lines.append(f"  {description:<44} {r['samples_per_s']:>10.1f} {r['peak_memory_mb']:>9.0f}")
+    lines.append(f"  speed-up: {results['speedup']:.2f}x (target >= 2x)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Training and prediction speed benchmarks.")
+    parser.add_argument("--arch", default=DEFAULT_ARCH, help="model directory with config and tokenizer")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--single", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-prediction", action="store_true")
+    args = parser.parse_args(argv)
+    if not Path(args.arch).is_dir():
+        print(f"error: {args.arch}: architecture folder not found (see ../shared/models/README.md)", file=sys.stderr)
+        return 2
+    if args.single:
+        print(json.dumps(train_throughput(args.single, args.arch, args.steps, args.batch_size)))
+        return 0
+    training = run_training_benchmark(args.arch, args.steps, args.batch_size)
+    print(format_training(training))
+    results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "training": training}
+    if not args.skip_prediction:
+        from train.bench_predict import run_prediction_benchmark
+        results["prediction"] = run_prediction_benchmark(arch=args.arch)
+    Path("bench").mkdir(exist_ok=True)
+    Path("bench/results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print("written to bench/results.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
