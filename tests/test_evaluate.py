@@ -13,7 +13,8 @@ from train.data import load_built
 from train.evaluate import evaluate_checkpoint, jsonl_data, main
 from train.labels import load_scheme
 
-ANNOTATIONS = Path(__file__).resolve().parents[1] / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
+ROOT = Path(__file__).resolve().parents[1]
+ANNOTATIONS = ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +67,8 @@ def test_jsonl_contexts_are_the_previous_sentence_of_the_same_article(untrained_
     records = annotation_records(4)
     other = {**records[0], "article": "other", "index": 0}
     shuffled = [records[2], other, records[0], records[3], records[1]]
-    data = jsonl_data(write_jsonl(tmp_path / "outlet.jsonl", shuffled), load_scheme(ANNOTATIONS.parents[2] /
-                                                                                     "configs/labels.yaml"),
-                      untrained_checkpoint)
+    scheme = load_scheme(ROOT / "configs/labels.yaml")
+    data = jsonl_data(write_jsonl(tmp_path / "outlet.jsonl", shuffled), scheme, untrained_checkpoint)
     assert data.ids == [f"004_7b4b3a878ca4dd7e:{i}" for i in range(4)] + ["other:0"]
     assert data.contexts == ["", records[0]["text"], records[1]["text"], records[2]["text"], ""]
     assert data.outlets == ["outlet"] * 5

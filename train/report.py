@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from train.baseline import train_baseline
+from train.baseline import THRESHOLD, train_baseline
 from train.checkpoint import LATEST, CheckpointError, check_checkpoint
 from train.config import ConfigError, DataConfig, load_config
 from train.data import DataError
-from train.evaluate import EvaluationError, LabelledData, Predictions, check_scheme, load_data, predict, split_data
+from train.evaluate import EvaluationError, LabelledData, Predictions, check_scheme, load_data, predict, \
+    sentence_records, split_data
 from train.labels import SchemeError
 from train.metrics import score_predictions
 from train.stats import N_RESAMPLES, bootstrap_interval, headline_statistics, paired_bootstrap, resample_weights
@@ -54,7 +55,9 @@ WRONG_CELL = ' class="wrong"'
 # headless browser's DOM dump shows whether the page rendered.
 SELF_CHECK = """<script>
 window.reportErrors = [];
-window.addEventListener("error", function (e) { window.reportErrors.push(e.message || "resource failed"); }, true);
+window.addEventListener("error", function (e) {
+  if (e instanceof ErrorEvent) { window.reportErrors.push(e.message); }  /* images are counted below */
+}, true);
 window.addEventListener("load", function () {
   var broken = Array.prototype.filter.call(document.images, function (img) {
     return !(img.complete && img.naturalWidth > 0); }).length;
@@ -82,12 +85,11 @@ class ReportError(ValueError):
 @dataclass
 class System:
     name: str
-    path: str
     description: str
     predictions: Predictions
     parameters: int
     size_mb: float
-    cv_summary: dict | None = None
+    cross_validation: dict | None = None
 
 
 @dataclass
@@ -115,13 +117,13 @@ def discover_checkpoints(models_dir: str | Path = "models") -> list[Path]:
     return found
 
 
-def _cv_summary(model_path: Path) -> dict | None:
+def _cross_validation(model_path: Path) -> dict | None:
     try:
         metrics = json.loads((model_path / "metrics.json").read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{model_path}/metrics.json: not valid JSON ({e.msg})") from None
-    summary = metrics.get("cv", {}).get("summary") if isinstance(metrics.get("cv"), dict) else None
-    return summary if isinstance(summary, dict) and summary else None
+    cv = metrics.get("cv") if isinstance(metrics, dict) else None
+    return cv if isinstance(cv, dict) and isinstance(cv.get("summary"), dict) else None
 
 
 def _describe(model_path: Path) -> str:
@@ -140,8 +142,8 @@ def checkpoint_systems(model_paths: list[Path], data: LabelledData) -> list[Syst
     systems = []
     for name, path in zip(_unique_names(model_paths), model_paths):
         predictions, size = predict(path, data)
-        systems.append(System(name, str(path), _describe(path), predictions, size["parameters"], size["size_mb"],
-                              _cv_summary(path)))
+        systems.append(System(name, _describe(path), predictions, size["parameters"], size["size_mb"],
+                              _cross_validation(path)))
     return systems
 
 
@@ -153,9 +155,9 @@ def baseline_system(train: LabelledData, data: LabelledData) -> System:
     start = time.perf_counter()
     topic_probs, speaker_probs = baseline.predict_probabilities(data.texts)
     elapsed = time.perf_counter() - start
-    predictions = Predictions(topic_probs, speaker_probs, [0.5] * len(data.scheme.topics),
+    predictions = Predictions(topic_probs, speaker_probs, [THRESHOLD] * len(data.scheme.topics),
                               len(data) / elapsed if elapsed > 0 else float("inf"))
-    return System(BASELINE_NAME, "-", f"trained on {len(train)} sentences of {train.source}", predictions,
+    return System(BASELINE_NAME, f"trained on {len(train)} sentences of {train.source}", predictions,
                   baseline.parameters, baseline.size_mb)
 
 
@@ -211,7 +213,8 @@ def _legend_below(figure: Figure, ax) -> None:
 
 
 def per_label_figure(systems: list[System], scores: dict[str, dict], data: LabelledData) -> bytes:
-    figure = Figure(figsize=(11, 0.35 * (len(data.scheme.topics) + 2) * max(len(systems), 2) / 2 + 1.5))
+    figure = Figure(figsize=(11, 0.35 * (len(data.scheme.topics) + 2) * max(len(systems), 2) / 2 + 1.5),
+                    layout="constrained")
     topic_ax, speaker_ax = figure.subplots(1, 2)
     for ax, head, labels in ((topic_ax, "topics", data.scheme.topics), (speaker_ax, "speaker", data.scheme.speakers)):
         values = {s.name: [scores[s.name][head]["per_label"][label]["f1"] for label in labels] for s in systems}
@@ -223,7 +226,7 @@ def per_label_figure(systems: list[System], scores: dict[str, dict], data: Label
 
 def confusion_figure(systems: list[System], scores: dict[str, dict], data: LabelledData) -> bytes:
     speakers = data.scheme.speakers
-    figure = Figure(figsize=(4.6 * len(systems), 4.4))
+    figure = Figure(figsize=(4.6 * len(systems), 4.4), layout="constrained")
     for ax, system in zip(np.atleast_1d(figure.subplots(1, len(systems))), systems):
         matrix = np.asarray(scores[system.name]["speaker"]["confusion_matrix"])
         ax.imshow(matrix, cmap="Blues")
@@ -312,8 +315,8 @@ def paired_section(systems: list[System], tests: dict[str, dict], best: str) -> 
             cells.append(f"{test.difference:+.3f} [{test.low:+.3f}, {test.high:+.3f}], p={test.p_value:.3f}{marker}")
         rows.append([system.name, *cells])
     intro = (f"Each system minus the best one by combined score ({best}), scored on the same bootstrap resamples "
-             "of the sentences (for ECE a negative difference is better). p: two-sided paired bootstrap, twice the share "
-             "of resamples in which the difference is zero or has the opposite sign to the observed one; "
+             "of the sentences (for ECE a negative difference is better). p: two-sided paired bootstrap, twice "
+             "the share of resamples in which the difference is zero or has the opposite sign to the observed one; "
              f"* marks p < {SIGNIFICANCE}: the difference is unlikely to be an accident of which sentences were "
              "sampled. A large p says this much data cannot tell the two apart.")
     if not rows:
@@ -322,21 +325,41 @@ def paired_section(systems: list[System], tests: dict[str, dict], best: str) -> 
     return _table_section("paired", "Paired bootstrap tests against the best", intro, header, rows)
 
 
+def _is_mean_sd(value) -> bool:
+    return isinstance(value, dict) and "mean" in value
+
+
+def cv_rows(name: str, cv: dict) -> list[tuple[str, dict]]:
+    """(row label, {metric: {mean, sd}}) for a run's cross-validation summary.
+
+    The summary is either flat ({metric: {mean, sd}}) or per setting
+    ({"context": {metric: ...}, "no_context": ...}), with an optional paired context effect.
+    """
+    summary = cv["summary"]
+    if all(_is_mean_sd(v) for v in summary.values()):
+        rows = [(name, summary)]
+    else:
+        rows = [(f"{name} ({setting})", metrics) for setting, metrics in summary.items() if isinstance(metrics, dict)]
+    effect = cv.get("context_effect")
+    if isinstance(effect, dict):
+        rows.append((f"{name}: context minus no context (paired, {effect.get('n_pairs', '?')} fold x seed pairs)",
+                     {k: v for k, v in effect.items() if _is_mean_sd(v)}))
+    return rows
+
+
 def cv_section(systems: list[System]) -> Section:
-    with_cv = [s for s in systems if s.cv_summary]
-    if not with_cv:
+    rows = [row for s in systems if s.cross_validation for row in cv_rows(s.name, s.cross_validation)]
+    if not rows:
         text = "None of these runs has cross-validation results (run `make cv` to get them)."
         return Section("cv", "Cross-validation", f"<p class=\"note\">{html.escape(text)}</p>", text)
-    metrics = list(dict.fromkeys(m for s in with_cv for m in s.cv_summary))
+    metrics = list(dict.fromkeys(m for _, values in rows for m in values))
 
-    def cell(summary: dict, metric: str) -> str:
-        value = summary.get(metric)
-        if not isinstance(value, dict) or "mean" not in value:
-            return "-"
-        return f"{value['mean']:.3f} ± {value.get('sd', float('nan')):.3f}"
-    rows = [[s.name, *[cell(s.cv_summary, m) for m in metrics]] for s in with_cv]
+    def cell(values: dict, metric: str) -> str:
+        value = values.get(metric)
+        return f"{value['mean']:.3f} ± {value.get('sd', float('nan')):.3f}" if _is_mean_sd(value) else "-"
+    table = [[label, *[cell(values, m) for m in metrics]] for label, values in rows]
     return _table_section("cv", "Cross-validation", "Mean ± standard deviation over folds and seeds, "
-                          "from each run's metrics.json.", ["System", *metrics], rows)
+                          "from each run's metrics.json (make cv).", ["Run", *metrics], table)
 
 
 def _group_scores(systems: list[System], data: LabelledData, groups: list[str]) -> dict[str, dict[str, dict]]:
@@ -378,11 +401,9 @@ def _label_text(topics: list[str], speaker: str) -> str:
 
 
 def sentences_section(systems: list[System], data: LabelledData) -> Section:
-    scheme = data.scheme
-    gold = [_label_text(scheme.decode_topics(data.topic_gold[i].tolist()), scheme.decode_speaker(int(data.speaker_gold[i])))
-            for i in range(len(data))]
-    predicted = {s.name: [_label_text(scheme.decode_topics(t.tolist()), scheme.decode_speaker(int(sp)))
-                          for t, sp in zip(s.predictions.topic_pred, s.predictions.speaker_pred)] for s in systems}
+    records = {s.name: sentence_records(data, s.predictions) for s in systems}
+    gold = [_label_text(r["gold_topics"], r["gold_speaker"]) for r in records[systems[0].name]]
+    predicted = {name: [_label_text(r["topics"], r["speaker"]) for r in rs] for name, rs in records.items()}
     listed = []
     for i in range(len(data)):
         answers = [predicted[s.name][i] for s in systems]
