@@ -60,15 +60,18 @@ def project(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+def data_overrides(project: Path) -> list[str]:
+    """Overrides that point every data path of a config at a project copy."""
+    return [f"data.{key}={project / value}" for key, value in
+            (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
+             ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]
+
+
 @pytest.fixture(scope="session")
 def built_project(tmp_path_factory) -> Path:
     """A project copy with data/build/ already built; tests must not modify it."""
     directory = make_project(tmp_path_factory.mktemp("project"))
-    config = load_config(directory / "configs/cpu.yaml", [
-        f"data.{key}={directory / value}" for key, value in
-        (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
-         ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))])
-    build_dataset(config.data)
+    build_dataset(load_config(directory / "configs/cpu.yaml", data_overrides(directory)).data)
     return directory
 
 
@@ -95,3 +98,9 @@ def make_untrained_checkpoint(directory: Path, encoder: Path, use_context: bool 
 @pytest.fixture(scope="session")
 def untrained_checkpoint(tiny_encoder, tmp_path_factory) -> Path:
     return make_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "untrained", tiny_encoder)
+
+
+@pytest.fixture(scope="session")
+def data_config(built_project):
+    """The DataConfig of `built_project`."""
+    return load_config(built_project / "configs/cpu.yaml", data_overrides(built_project)).data

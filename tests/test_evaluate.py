@@ -18,15 +18,6 @@ ANNOTATIONS = ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
 
 
 @pytest.fixture(scope="module")
-def data_config(built_project):
-    from train.config import load_config
-    return load_config(built_project / "configs/cpu.yaml", [
-        f"data.{key}={built_project / value}" for key, value in
-        (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
-         ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]).data
-
-
-@pytest.fixture(scope="module")
 def test_split_result(untrained_checkpoint, data_config):
     return evaluate_checkpoint(untrained_checkpoint, data_config=data_config)
 

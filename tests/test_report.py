@@ -13,7 +13,6 @@ import pytest
 
 from tests.conftest import make_untrained_checkpoint
 from train.checkpoint import write_json
-from train.config import load_config
 from train.report import BASELINE_NAME, build_report, cv_rows, discover_checkpoints, main
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -23,14 +22,6 @@ CROSS_VALIDATION = {"n_folds": 5, "seeds": [42], "summary": {
     "context": {"combined": {"mean": 0.4321, "sd": 0.0123}, "topic_macro_f1": {"mean": 0.5, "sd": 0.1}},
     "no_context": {"combined": {"mean": 0.4011, "sd": 0.02}, "topic_macro_f1": {"mean": 0.45, "sd": 0.1}}},
     "context_effect": {"n_pairs": 5, "combined": {"mean": 0.031, "sd": 0.01}}}
-
-
-@pytest.fixture(scope="module")
-def data_config(built_project):
-    return load_config(built_project / "configs/cpu.yaml", [
-        f"data.{key}={built_project / value}" for key, value in
-        (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
-         ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]).data
 
 
 @pytest.fixture(scope="module")

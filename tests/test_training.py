@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, data_overrides
 from train.checkpoint import REQUIRED_FILES, load_checkpoint
 from train.config import load_config
 from train.inference import predict_probabilities
@@ -21,11 +21,8 @@ SAMPLE = ["Путин заявил, что НАТО наращивает вое�
 
 
 def tiny_config(project: Path, encoder: Path, output: Path, *extra: str):
-    paths = [f"data.{key}={project / value}" for key, value in
-             (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
-              ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]
     return load_config(ROOT / "configs/cpu.yaml", [
-        *paths, f"model.name_or_path={encoder}", f"train.output_dir={output}", "train.epochs=3",
+        *data_overrides(project), f"model.name_or_path={encoder}", f"train.output_dir={output}", "train.epochs=3",
         "train.batch_size=8", "train.learning_rate=1e-3", "train.logging_steps=50", *extra])
 
 
@@ -139,9 +136,7 @@ def test_unreachable_model_fails_fast_with_one_clear_message(built_project, tmp_
 
 
 def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
-    overrides = [f"data.{key}={built_project / value}" for key, value in
-                 (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
-                  ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]
+    overrides = data_overrides(built_project)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
