@@ -58,7 +58,7 @@ def _tag(tagger: Tagger, sentences: list[str]) -> list[dict]:
 
 
 def run_prediction_benchmark(arch: str | Path = DEFAULT_ARCH, sentences: int = 3000, seed: int = 0,
-                             num_threads: int | None = None, repeats: int = 3) -> dict:
+                             num_threads: int | None = None, repeats: int = 5) -> dict:
     """Sentences/s of the pipeline, our fp32 and int8 paths, their ratios and int8-vs-fp32 agreement."""
     if num_threads:
         torch.set_num_threads(num_threads)
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     print(format_benchmark(run_prediction_benchmark(args.arch, args.sentences, args.seed, args.threads,
                                                     args.repeats)))

@@ -13,7 +13,19 @@ def encode(tokenizer, texts: list[str], contexts: list[str] | None, max_length: 
     """
     if contexts is None:
         return tokenizer(texts, truncation=True, max_length=max_length, **kwargs)
+    texts = _fit_pair_budget(tokenizer, texts, max_length)
     return tokenizer(texts, contexts, truncation="only_second", max_length=max_length, **kwargs)
+
+
+def _fit_pair_budget(tokenizer, texts: list[str], max_length: int) -> list[str]:
+    """Cut sentences that leave no room for a context token, so that truncating only the context suffices.
+
+    The tokenizer raises on such a pair instead of truncating the sentence.
+    """
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=True) - 1
+    offsets = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget,
+                        return_offsets_mapping=True)["offset_mapping"]
+    return [text[:spans[-1][1]] if len(spans) == budget else text for text, spans in zip(texts, offsets)]
 
 
 def _pad(features: list[dict[str, list[int]]], pad_token_id: int, device) -> dict[str, torch.Tensor]:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from bs4.dammit import EncodingDetector
 from tqdm import tqdm
+from transformers.utils import logging as transformers_logging
 
 from train.checkpoint import CheckpointError, load_checkpoint, resolve_model_path
 from train.html_text import html_to_text
@@ -537,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
     try:
         check_inputs(args.inputs)
         fmt = output_format(args.out, args.format)
