@@ -48,9 +48,7 @@ class BertForNewsTagging(BertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None,
                 topic_labels=None, speaker_labels=None, **_) -> TaggerOutput:
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=token_type_ids).last_hidden_state
-        cls = self.dropout(hidden[:, 0])
+        cls = self.dropout(self.encode_cls(input_ids, attention_mask, token_type_ids))
         topic_logits = self.topic_head(cls)
         speaker_logits = self.speaker_head(cls)
         loss = None
@@ -65,6 +63,32 @@ class BertForNewsTagging(BertPreTrainedModel):
                 weight=torch.tensor(class_weight, device=speaker_logits.device) if class_weight else None)
             loss = self.config.topic_loss_weight * topic_loss + self.config.speaker_loss_weight * speaker_loss
         return TaggerOutput(loss=loss, topic_logits=topic_logits, speaker_logits=speaker_logits)
+
+    def encode_cls(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """The encoder's [CLS] vector, computing only the [CLS] position in the last layer.
+
+        Both heads read [CLS] alone, so the last layer's other outputs would be thrown
+        away: it needs keys and values for every token but a query, attention output and
+        feed-forward for one. That is about a quarter of rubert-tiny2's compute; the
+        result equals `self.bert(...).last_hidden_state[:, 0]`.
+        """
+        hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        if attention_mask is None:
+            attention_mask = torch.ones(input_ids.shape, device=input_ids.device)
+        additive_mask = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        *layers, last = self.bert.encoder.layer
+        for layer in layers:
+            hidden = layer(hidden, attention_mask=additive_mask)
+        attention = last.attention.self
+        batch, heads, head_size = hidden.shape[0], attention.num_attention_heads, attention.attention_head_size
+        query = attention.query(hidden[:, :1]).view(batch, 1, heads, head_size).transpose(1, 2)
+        key = attention.key(hidden).view(batch, -1, heads, head_size).transpose(1, 2)
+        value = attention.value(hidden).view(batch, -1, heads, head_size).transpose(1, 2)
+        context = nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=additive_mask, scale=attention.scaling,
+            dropout_p=attention.dropout.p if self.training else 0.0)
+        attended = last.attention.output(context.transpose(1, 2).reshape(batch, 1, -1), hidden[:, :1])
+        return last.output(last.intermediate(attended), attended)[:, 0]
 
     @property
     def scheme(self) -> LabelScheme:
