@@ -22,6 +22,7 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
+from train.bench_predict import format_benchmark, run_prediction_benchmark
 from train.config import load_config
 from train.data import build_dataset, SPLITS
 from train.inference import encode
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_training(training))
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "training": training}
     if not args.skip_prediction:
-        from train.bench_predict import run_prediction_benchmark
         results["prediction"] = run_prediction_benchmark(arch=args.arch)
+        print(format_benchmark(results["prediction"]))
     Path("bench").mkdir(exist_ok=True)
     Path("bench/results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print("written to bench/results.json")
