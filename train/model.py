@@ -111,8 +111,8 @@ def _unavailable(name_or_path: str) -> ModelLoadError:
         f"model {name_or_path!r} is not in the local Hugging Face cache and cannot be downloaded "
         f"(HF_HUB_OFFLINE={offline or 'unset'}; Hub reachable: no). Fix: download it once where the Hub is "
         f"reachable (`hf download {name_or_path}`), or point the config at a local copy "
-        f"(ARGS=\"model.name_or_path=/path/to/model\"). For an offline pipeline run without pretrained weights: "
-        f"ARGS=\"model.name_or_path=../shared/models/rubert-tiny2-arch model.random_init=true\".")
+        f"(ARGS=\"model.name_or_path=/path/to/model\"). To test the pipeline offline on random weights, "
+        f"whose scores mean nothing: make train CONFIG=configs/offline.yaml")
 
 
 def resolve_local_files_only(name_or_path: str) -> bool:
