@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
+from train.atomic import write_file_atomically
 from train.labels import LabelScheme
 from train.model import BertForNewsTagging
 
@@ -97,4 +98,5 @@ def write_json(path: Path, payload: dict) -> None:
         if isinstance(value, np.generic):
             return value.item()
         raise TypeError(f"not JSON serialisable: {type(value)}")
-    path.write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=default) + "\n", encoding="utf-8")
+    text = json.dumps(payload, indent=1, ensure_ascii=False, default=default) + "\n"
+    write_file_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))

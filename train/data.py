@@ -11,10 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ import yaml
 from datasets import Dataset, DatasetDict, load_from_disk
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
+from train.atomic import write_directory_atomically
 from train.config import ConfigError, DataConfig, load_config
 from train.labels import LabelScheme, SchemeError, load_scheme
 from train.segment import sentences_with_lines
@@ -285,24 +283,6 @@ def label_table(dataset: DatasetDict, scheme: LabelScheme) -> str:
     return "\n".join(lines)
 
 
-def _write_atomically(build_dir: Path, write: Any) -> None:
-    """Build into a temporary sibling directory, then swap it in with renames."""
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}-", dir=build_dir.parent))
-    try:
-        write(staging)
-        old = None
-        if build_dir.exists():
-            old = build_dir.with_name(f".{build_dir.name}-old-{os.getpid()}")
-            os.replace(build_dir, old)
-        os.replace(staging, build_dir)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-
-
 def build_dataset(config: DataConfig, force: bool = False) -> BuildResult:
     """Validate the annotations and write `config.build_dir`; skipped if the inputs are unchanged."""
     try:
@@ -339,7 +319,7 @@ def build_dataset(config: DataConfig, force: bool = False) -> BuildResult:
                     "speakers": list(scheme.speakers), "sizes": {s: len(dataset[s]) for s in SPLITS}}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
-    _write_atomically(build_dir, write)
+    write_directory_atomically(build_dir, write)
     return BuildResult(build_dir, fingerprint, False, load_from_disk(str(build_dir / "dataset")), table)
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from train.atomic import write_file_atomically
 from train.checkpoint import CheckpointError, check_checkpoint, checkpoint_scheme, load_checkpoint, \
     resolve_model_path, write_json
 from train.config import ConfigError, DataConfig, load_config
@@ -202,24 +201,11 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path | None = N
     }
 
 
-def write_atomically(path: Path, write) -> None:
-    """Write through a temporary file in the same directory, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def write_results(result: dict, out: Path) -> None:
     metrics = {k: v for k, v in result.items() if k != "predictions"}
     predictions = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result["predictions"])
-    write_atomically(out.with_name("predictions.jsonl"), lambda p: p.write_text(predictions, encoding="utf-8"))
-    write_atomically(out, lambda p: write_json(p, metrics))
+    write_file_atomically(out.with_name("predictions.jsonl"), lambda p: p.write_text(predictions, encoding="utf-8"))
+    write_file_atomically(out, lambda p: write_json(p, metrics))
 
 
 def main(argv: list[str] | None = None) -> int:

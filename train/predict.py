@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import re
 import sys
 import time
@@ -31,7 +30,7 @@ from bs4.dammit import EncodingDetector
 from tqdm import tqdm
 from transformers.utils import logging as transformers_logging
 
-from train.checkpoint import CheckpointError, load_checkpoint, resolve_model_path
+from train.checkpoint import CheckpointError, load_checkpoint, resolve_model_path, write_json
 from train.html_text import html_to_text
 from train.inference import predict_probabilities
 from train.metrics import apply_thresholds
@@ -422,10 +421,8 @@ def summary_path(out: Path) -> Path:
 def write_summary(out: Path, fmt: str, topics: list[str], speakers: list[str]) -> Path:
     """Recomputed from the whole output file (so it covers resumed runs too), written atomically."""
     path = summary_path(out)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
     summary = {"output": str(out), **summarize(read_rows(out, fmt), topics, speakers)}
-    temporary.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_json(path, summary)
     return path
 
 

@@ -15,12 +15,8 @@ import base64
 import html
 import io
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from train.atomic import write_directory_atomically
 from train.baseline import THRESHOLD, train_baseline
 from train.checkpoint import LATEST, CheckpointError, check_checkpoint
 from train.config import ConfigError, DataConfig, load_config
@@ -445,22 +442,6 @@ def render_markdown(title: str, summary: str, sections: list[Section]) -> str:
     return f"# {title}\n\n{summary}\n\n" + "".join(f"## {s.title}\n\n{s.markdown}\n\n" for s in sections)
 
 
-def _publish(target: Path, write: Callable[[Path], None]) -> None:
-    """Write into a hidden staging directory beside target, then swap it in with renames."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be read
-    try:
-        write(staging)
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        if target.exists():
-            os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def build_report(model_paths: list[str | Path], name: str | None = None, data_config: DataConfig | None = None,
                  out_dir: str | Path = "reports", data_path: str | Path | None = None,
                  n_resamples: int = N_RESAMPLES, models_dir: str | Path = "models") -> Path:
@@ -516,7 +497,7 @@ def build_report(model_paths: list[str | Path], name: str | None = None, data_co
         (staging / "report.md").write_text(render_markdown(title, summary, sections), encoding="utf-8")
 
     target = Path(out_dir) / name
-    _publish(target, write)
+    write_directory_atomically(target, write)
     return target
 
 
