@@ -22,12 +22,12 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-from train.bench_predict import format_benchmark, run_prediction_benchmark
+from train.bench_predict import benchmark_tokenizer, format_benchmark, run_prediction_benchmark
 from train.config import load_config
 from train.data import build_dataset, SPLITS
 from train.inference import encode
 from train.labels import load_scheme
-from train.model import init_model, load_tokenizer
+from train.model import init_model
 from train.training import TaggingCollator
 
 DEFAULT_ARCH = "../shared/models/rubert-tiny2-arch"
@@ -53,7 +53,7 @@ def peak_memory_mb() -> float:
 def train_throughput(mode: str, arch: str, steps: int, batch_size: int) -> dict:
     set_seed(0)
     scheme = load_scheme("configs/labels.yaml")
-    tokenizer = load_tokenizer(arch)
+    tokenizer = benchmark_tokenizer(arch)
     model = init_model(arch, scheme, random_init=True, use_context=True)
     texts, contexts, topic_labels, speaker_labels = benchmark_sentences(steps * batch_size)
     padding = {"padding": "max_length"} if mode == "baseline" else {}
@@ -90,12 +90,13 @@ def run_training_benchmark(arch: str = DEFAULT_ARCH, steps: int = 30, batch_size
                                 capture_output=True, text=True, check=True)
         results[mode] = json.loads(output.stdout.strip().splitlines()[-1])
     results["speedup"] = results["ours"]["samples_per_s"] / results["baseline"]["samples_per_s"]
-    results["batch_size"], results["steps"] = batch_size, steps
+    results["batch_size"], results["steps"], results["arch"] = batch_size, steps, Path(arch).name
     return results
 
 
 def format_training(results: dict) -> str:
-    lines = [f"training throughput, {results['steps']} steps of batch {results['batch_size']}, sentence + context",
+    lines = [f"training throughput, {results['arch']}, {results['steps']} steps of batch {results['batch_size']}, "
+             "sentence + context",
              f"  {'setup':<44} {'samples/s':>10} {'peak MB':>9}"]
     for mode, description in MODES.items():
         r = results[mode]
@@ -124,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_prediction:
         results["prediction"] = run_prediction_benchmark(arch=args.arch)
         print(format_benchmark(results["prediction"]))
-    Path("bench").mkdir(exist_ok=True)
-    Path("bench/results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print("written to bench/results.json")
+    out = Path("bench") / f"{Path(args.arch).name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"written to {out}")
     return 0
 
 

@@ -32,6 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCH = ROOT.parent / "shared/models/rubert-tiny2-arch"
 
 
+def benchmark_tokenizer(arch: str | Path):
+    """The folder's own tokenizer; for a config-only folder (rubert-base-cased-arch), rubert-tiny2's,
+    whose ids all fall inside rubert-base's vocabulary."""
+    has_tokenizer = any((Path(arch) / name).is_file() for name in ("tokenizer.json", "vocab.txt"))
+    return load_tokenizer(str(arch if has_tokenizer else DEFAULT_ARCH))
+
+
 def benchmark_sentences(count: int, seed: int = 0) -> list[str]:
     """`count` realistic news sentences: the seed articles' sentences, repeated and shuffled."""
     pool = [s for path in sorted((ROOT / "seeds").glob("*.txt")) for s in split_sentences(path.read_text("utf-8"))]
@@ -67,7 +74,7 @@ def run_prediction_benchmark(arch: str | Path = DEFAULT_ARCH, sentences: int = 3
     torch.manual_seed(seed)
     scheme = load_scheme(ROOT / "configs/labels.yaml")
     model = init_model(str(arch), scheme, random_init=True, use_context=False).eval()
-    tokenizer = load_tokenizer(str(arch))
+    tokenizer = benchmark_tokenizer(arch)
     texts = benchmark_sentences(sentences, seed)
 
     baseline = BertForSequenceClassification(copy.deepcopy(model.config)).eval()
@@ -89,6 +96,7 @@ def run_prediction_benchmark(arch: str | Path = DEFAULT_ARCH, sentences: int = 3
     int8_scores = np.array([list(r["topic_scores"].values()) + list(r["speaker_scores"].values()) for r in int8_out])
     speed = {name: len(texts) / s for name, s in seconds.items()}
     return {
+        "arch": Path(arch).name,
         "sentences": len(texts),
         "threads": torch.get_num_threads(),
         "repeats": repeats,
@@ -105,7 +113,7 @@ def format_benchmark(result: dict) -> str:
     speed = result["sentences_per_s"]
     return "\n".join([
         f"prediction on {result['sentences']} sentences, {result['threads']} threads, best of {result['repeats']} "
-        "(rubert-tiny2, random weights)",
+        f"({result['arch']}, random weights)",
         f"  pipeline(batch_size=32) {speed['pipeline']:8.0f} sentences/s",
         f"  fp32                    {speed['fp32']:8.0f} sentences/s   {result['fp32_vs_pipeline']:.2f}x pipeline",
         f"  int8                    {speed['int8']:8.0f} sentences/s   {result['int8_vs_pipeline']:.2f}x pipeline",
