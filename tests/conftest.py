@@ -78,6 +78,7 @@ def built_project(tmp_path_factory) -> Path:
 def make_untrained_checkpoint(directory: Path, encoder: Path, use_context: bool = True, seed: int = 0) -> Path:
     """A complete checkpoint directory with random (untrained) heads, for tests of loading and reporting."""
     import torch
+
     from train.checkpoint import write_json
     from train.config import save_config
     from train.labels import load_scheme

@@ -180,3 +180,10 @@ def test_template_lists_a_new_articles_sentences(project, capsys):
     assert main(["--template", "004_7b4b3a878ca4dd7e"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 16 and json.loads(lines[0])["text"] == "Украина, Иран и санкции."
+
+
+def test_a_bad_label_is_reported_once_not_also_as_a_missing_label(project, capsys):
+    rewrite_line(annotation_file(project), 3, set_field("speaker", "lavrov"))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "unknown speaker 'lavrov'" in err and "has no label" not in err

@@ -12,8 +12,8 @@ from tests.conftest import ROOT, data_overrides
 from train.checkpoint import REQUIRED_FILES, load_checkpoint
 from train.config import load_config
 from train.inference import predict_probabilities
-from train.model import init_model
 from train.labels import load_scheme
+from train.model import init_model
 from train.training import main, speaker_class_weights, topic_pos_weights, train
 
 SAMPLE = ["Путин заявил, что НАТО наращивает военный потенциал у рубежей России.",

@@ -24,7 +24,7 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, se
 
 from train.bench_predict import benchmark_tokenizer, format_benchmark, run_prediction_benchmark
 from train.config import load_config
-from train.data import build_dataset, SPLITS
+from train.data import SPLITS, build_dataset
 from train.inference import encode
 from train.labels import load_scheme
 from train.model import init_model

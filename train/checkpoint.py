@@ -26,6 +26,7 @@ import torch
 from transformers import AutoTokenizer
 
 from train.atomic import write_file_atomically
+from train.errors import UserError
 from train.labels import LabelScheme
 from train.model import BertForNewsTagging
 
@@ -33,7 +34,7 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "train_config.yaml", "metr
 LATEST = "latest"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A path that is not a complete checkpoint of this tool."""
 
 

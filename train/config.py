@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from train.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A configuration file or override that cannot be used as written."""
 
 

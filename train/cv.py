@@ -20,29 +20,14 @@ from pathlib import Path
 import numpy as np
 from datasets import DatasetDict, concatenate_datasets
 
-from train.checkpoint import CheckpointError, resolve_model_path, write_json
+from train.checkpoint import resolve_model_path, write_json
 from train.config import Config, ConfigError, load_config
-from train.data import SPLITS, DataError, build_dataset
+from train.data import SPLITS, build_dataset
+from train.errors import UserError, exit_with
 from train.labels import LabelScheme, load_scheme
-from train.model import ModelLoadError
+from train.metrics import HEADLINE_METRICS, headline
 from train.model_card import write_model_card
 from train.training import fit
-
-SUMMARY_METRICS = {
-    "topic_micro_f1": ("topics", "micro_f1"), "topic_macro_f1": ("topics", "macro_f1"),
-    "speaker_accuracy": ("speaker", "accuracy"), "speaker_macro_f1": ("speaker", "macro_f1"),
-    "combined": ("combined",), "speaker_ece": ("speaker_ece",),
-}
-
-
-def flatten(metrics: dict) -> dict[str, float]:
-    flat = {}
-    for name, path in SUMMARY_METRICS.items():
-        value = metrics
-        for key in path:
-            value = value[key]
-        flat[name] = float(value)
-    return flat
 
 
 def mean_sd(values: list[float]) -> dict[str, float]:
@@ -80,9 +65,9 @@ def cross_validate(config: Config, scheme: LabelScheme | None = None) -> dict:
                         train=dataclasses.replace(config.train, seed=seed, resume=False))
                     work_dir = Path(work) / f"{setting}-{seed}-{fold}"
                     result = fit(run_config, fold_splits(everything, fold, n_folds), scheme, work_dir)
-                    runs.append({"setting": setting, "seed": seed, "fold": fold, **flatten(result.metrics["test"])})
+                    runs.append({"setting": setting, "seed": seed, "fold": fold, **headline(result.metrics["test"])})
     summary = {setting: {name: mean_sd([r[name] for r in runs if r["setting"] == setting])
-                         for name in SUMMARY_METRICS} for setting in settings}
+                         for name in HEADLINE_METRICS} for setting in settings}
     cv = {"n_folds": n_folds, "seeds": list(config.cv.seeds), "n_sentences": len(everything),
           "dataset_fingerprint": build.fingerprint, "summary": summary, "runs": runs}
     if len(settings) == 2:
@@ -91,7 +76,7 @@ def cross_validate(config: Config, scheme: LabelScheme | None = None) -> dict:
                  for seed in config.cv.seeds for fold in range(n_folds)]
         cv["context_effect"] = {"n_pairs": len(pairs), **{
             name: mean_sd([with_context[name] - without[name] for with_context, without in pairs])
-            for name in SUMMARY_METRICS}}
+            for name in HEADLINE_METRICS}}
     return cv
 
 
@@ -126,12 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         scheme = load_scheme(config.data.labels)
         cv = cross_validate(config, scheme)
         attach_to_run(run_dir, cv, config, scheme)
-    except (ConfigError, CheckpointError, ModelLoadError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DataError as e:
-        print("\n".join(e.messages), file=sys.stderr)
-        return 2
+    except UserError as e:
+        return exit_with(e)
     print(format_summary(cv))
     print(f"written to {run_dir}/cv.json, metrics.json and README.md")
     return 0

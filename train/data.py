@@ -24,7 +24,8 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
 from train.atomic import write_directory_atomically
-from train.config import ConfigError, DataConfig, load_config
+from train.config import DataConfig, load_config
+from train.errors import UserError, exit_with
 from train.labels import LabelScheme, SchemeError, load_scheme
 from train.segment import sentences_with_lines
 
@@ -34,12 +35,15 @@ REQUIRED_FIELDS = ("article", "index", "text", "topics", "speaker")
 SPLITS = ("train", "validation", "test")
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Invalid inputs; each message reads `path:line: what is wrong and how to fix it`."""
 
     def __init__(self, messages: list[str]):
         self.messages = messages
         super().__init__("\n".join(messages))
+
+    def lines(self) -> list[str]:
+        return [*self.messages, f"{len(self.messages)} problem(s); nothing was written"]
 
 
 @dataclass
@@ -139,6 +143,10 @@ def load_annotations(annotations_dir: str | Path, scheme: LabelScheme, articles:
             problems = _validate_record(record, where, scheme)
             if problems:
                 errors.extend(problems)
+                # A line with a bad label still covers its sentence: don't also report that sentence unlabelled.
+                if isinstance(record, dict) and isinstance(record.get("article"), str) \
+                        and isinstance(record.get("index"), int):
+                    seen.setdefault((record["article"], record["index"]), where)
                 continue
             key = (record["article"], record["index"])
             if key in seen:
@@ -352,14 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(annotation_template(articles[args.template]))
             return 0
         result = build_dataset(config, force=args.force)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DataError as e:
-        for message in e.messages:
-            print(message, file=sys.stderr)
-        print(f"{len(e.messages)} problem(s); nothing was written", file=sys.stderr)
-        return 2
+    except UserError as e:
+        return exit_with(e)
     state = "unchanged, build skipped" if result.skipped else "built"
     print(f"{result.path}: {state} (fingerprint {result.fingerprint})")
     print(result.table)

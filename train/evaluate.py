@@ -19,18 +19,18 @@ import numpy as np
 import torch
 
 from train.atomic import write_file_atomically
-from train.checkpoint import CheckpointError, check_checkpoint, checkpoint_scheme, load_checkpoint, \
-    resolve_model_path, write_json
-from train.config import ConfigError, DataConfig, load_config
-from train.data import REQUIRED_FIELDS, DataError, load_built
+from train.checkpoint import check_checkpoint, checkpoint_scheme, load_checkpoint, resolve_model_path, write_json
+from train.config import DataConfig, load_config
+from train.data import REQUIRED_FIELDS, load_built
+from train.errors import UserError, exit_with
 from train.inference import predict_probabilities
-from train.labels import LabelScheme, SchemeError, load_scheme
+from train.labels import LabelScheme, load_scheme
 from train.metrics import apply_thresholds, score_predictions
 
 WARM_UP_SENTENCES = 16
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError):
     """Data that cannot be scored with a checkpoint; the message names the path."""
 
 
@@ -218,12 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model_path = resolve_model_path(args.model)
         result = evaluate_checkpoint(model_path, args.data, load_config(args.config).data)
-    except (CheckpointError, EvaluationError, ConfigError, SchemeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DataError as e:
-        print("\n".join(e.messages), file=sys.stderr)
-        return 2
+    except UserError as e:
+        return exit_with(e)
     data_name = Path(args.data).stem if args.data else "test"
     out = Path(args.out) if args.out else model_path / "eval" / data_name / "metrics.json"
     write_results(result, out)

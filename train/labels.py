@@ -7,8 +7,10 @@ from pathlib import Path
 
 import yaml
 
+from train.errors import UserError
 
-class SchemeError(ValueError):
+
+class SchemeError(UserError):
     """A label scheme file that cannot be used."""
 
 

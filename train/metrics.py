@@ -14,6 +14,27 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+# Every headline number: its key, its label and where it sits in `score_predictions`' result.
+HEADLINE_METRICS = {
+    "topic_micro_f1": ("topic micro-F1", ("topics", "micro_f1")),
+    "topic_macro_f1": ("topic macro-F1", ("topics", "macro_f1")),
+    "speaker_accuracy": ("speaker accuracy", ("speaker", "accuracy")),
+    "speaker_macro_f1": ("speaker macro-F1", ("speaker", "macro_f1")),
+    "combined": ("combined", ("combined",)),
+    "speaker_ece": ("speaker ECE", ("speaker_ece",)),
+}
+
+
+def headline(scores: dict) -> dict[str, float]:
+    """The headline numbers of a `score_predictions` result, flat."""
+    flat = {}
+    for key, (_, path) in HEADLINE_METRICS.items():
+        value = scores
+        for part in path:
+            value = value[part]
+        flat[key] = float(value)
+    return flat
+
 
 def _active(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.flatnonzero((gold.sum(axis=0) + pred.sum(axis=0)) > 0)

@@ -19,10 +19,11 @@ from torch import nn
 from transformers import AutoConfig, AutoTokenizer, BertConfig, BertModel, BertPreTrainedModel
 from transformers.utils import ModelOutput
 
+from train.errors import UserError
 from train.labels import LabelScheme
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError):
     """A model id or path that can be neither found locally nor downloaded."""
 
 

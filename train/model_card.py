@@ -6,16 +6,7 @@ from pathlib import Path
 
 from train.config import Config
 from train.labels import LabelScheme
-
-HEADLINE = (("topic micro-F1", ("topics", "micro_f1")), ("topic macro-F1", ("topics", "macro_f1")),
-            ("speaker accuracy", ("speaker", "accuracy")), ("speaker macro-F1", ("speaker", "macro_f1")),
-            ("combined", ("combined",)), ("speaker ECE", ("speaker_ece",)))
-
-
-def _get(metrics: dict, path: tuple[str, ...]) -> float:
-    for key in path:
-        metrics = metrics[key]
-    return metrics
+from train.metrics import HEADLINE_METRICS, headline
 
 
 def _per_label_table(split_metrics: dict, head: str) -> list[str]:
@@ -30,11 +21,10 @@ def cv_section(cv: dict | None) -> list[str]:
         return ["Not run yet: `make cv` adds k-fold x seeds results here. With a dataset this small, "
                 "cross-validation is the number to trust; the single test split above is a few sentences."]
     lines = [f"{cv['n_folds']} folds x {len(cv['seeds'])} seeds on all {cv['n_sentences']} labelled sentences "
-             "(mean ± sd over the runs).", "", "| setting | " + " | ".join(name for name, _ in HEADLINE[:5]) + " |",
+             "(mean ± sd over the runs).", "", "| setting | " + " | ".join(label for label, _ in list(HEADLINE_METRICS.values())[:5]) + " |",
              "|---|" + "---|" * 5]
     for setting, summary in cv["summary"].items():
-        cells = [f"{summary[key]['mean']:.3f} ± {summary[key]['sd']:.3f}" for key in
-                 ("topic_micro_f1", "topic_macro_f1", "speaker_accuracy", "speaker_macro_f1", "combined")]
+        cells = [f"{summary[key]['mean']:.3f} ± {summary[key]['sd']:.3f}" for key in list(HEADLINE_METRICS)[:5]]
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     if "context_effect" in cv:
         effect = cv["context_effect"]
@@ -69,11 +59,11 @@ def write_model_card(run_dir: Path, config: Config, metrics: dict, scheme: Label
         "Hand-labelled sentences of the seed articles (see `data/GUIDELINES.md`), split with iterative "
         "stratification:", "", "```", label_table, "```", "",
         "## Metrics", "",
-        "| split | n | " + " | ".join(name for name, _ in HEADLINE) + " |",
-        "|---|---|" + "---|" * len(HEADLINE),
+        "| split | n | " + " | ".join(label for label, _ in HEADLINE_METRICS.values()) + " |",
+        "|---|---|" + "---|" * len(HEADLINE_METRICS),
     ]
     for split in ("validation", "test"):
-        cells = [f"{_get(metrics[split], path):.3f}" for _, path in HEADLINE]
+        cells = [f"{value:.3f}" for value in headline(metrics[split]).values()]
         lines.append(f"| {split} | {metrics[split]['n_sentences']} | " + " | ".join(cells) + " |")
     lines += ["", "Test, per topic:", "", *_per_label_table(metrics["test"], "topics"), "",
               "Test, per speaker:", "", *_per_label_table(metrics["test"], "speaker"), "",

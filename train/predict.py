@@ -30,11 +30,11 @@ from bs4.dammit import EncodingDetector
 from tqdm import tqdm
 from transformers.utils import logging as transformers_logging
 
-from train.checkpoint import CheckpointError, load_checkpoint, resolve_model_path, write_json
+from train.checkpoint import load_checkpoint, resolve_model_path, write_json
+from train.errors import UserError, exit_with
 from train.html_text import html_to_text
 from train.inference import predict_probabilities
 from train.metrics import apply_thresholds
-from train.model import ModelLoadError
 from train.segment import split_sentences
 
 INPUT_SUFFIXES = (".txt", ".html", ".htm", ".jsonl")
@@ -49,7 +49,7 @@ _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-class UsageError(ValueError):
+class UsageError(UserError):
     """A command line that cannot run at all (exit status 2)."""
 
 
@@ -544,9 +544,8 @@ def main(argv: list[str] | None = None) -> int:
                                         batch_size=args.batch_size)
         result = predict_files(tagger, args.inputs, args.out, fmt, resume=args.resume,
                                chunk_sentences=args.chunk_sentences, progress=not args.quiet)
-    except (UsageError, CheckpointError, ModelLoadError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except UserError as e:
+        return exit_with(e)
     print(closing_summary(result, args.out), file=sys.stderr)
     return 1 if result.skipped else 0
 

@@ -27,22 +27,13 @@ from matplotlib.figure import Figure
 from train.atomic import write_directory_atomically
 from train.baseline import THRESHOLD, train_baseline
 from train.checkpoint import LATEST, CheckpointError, check_checkpoint
-from train.config import ConfigError, DataConfig, load_config
-from train.data import DataError
-from train.evaluate import EvaluationError, LabelledData, Predictions, check_scheme, load_data, predict, \
-    sentence_records, split_data
-from train.labels import SchemeError
-from train.metrics import score_predictions
+from train.config import DataConfig, load_config
+from train.errors import UserError, exit_with
+from train.evaluate import LabelledData, Predictions, check_scheme, load_data, predict, sentence_records, split_data
+from train.metrics import HEADLINE_METRICS, score_predictions
 from train.stats import N_RESAMPLES, bootstrap_interval, headline_statistics, paired_bootstrap, resample_weights
 
-HEADLINE = {
-    "topic_micro_f1": "Topic micro-F1",
-    "topic_macro_f1": "Topic macro-F1",
-    "speaker_accuracy": "Speaker accuracy",
-    "speaker_macro_f1": "Speaker macro-F1",
-    "combined": "Combined",
-    "speaker_ece": "Speaker ECE",
-}
+HEADLINE = {key: label[0].upper() + label[1:] for key, (label, _) in HEADLINE_METRICS.items()}
 BASELINE_NAME = "baseline: TF-IDF + logistic regression"
 MAX_LISTED_SENTENCES = 150
 SIGNIFICANCE = 0.05
@@ -75,7 +66,7 @@ img { max-width: 100%; display: block; margin: 1em 0; }
 </style>"""
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """Inputs a report cannot be built from; the message names the path."""
 
 
@@ -513,12 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = build_report(args.models, args.name, load_config(args.config).data, args.out_dir, args.data,
                               args.resamples)
-    except (CheckpointError, EvaluationError, ReportError, ConfigError, SchemeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DataError as e:
-        print("\n".join(e.messages), file=sys.stderr)
-        return 2
+    except UserError as e:
+        return exit_with(e)
     print(f"{report / 'index.html'}")
     return 0
 

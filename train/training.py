@@ -19,18 +19,26 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import PartialState
-from datasets import Dataset, DatasetDict
-from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, EvalPrediction, Trainer, TrainerCallback,
-                          TrainingArguments, set_seed)
+from datasets import DatasetDict
+from transformers import (
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    EvalPrediction,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import PredictionOutput
 
 from train.checkpoint import publish, write_json
 from train.config import Config, ConfigError, load_config, save_config
-from train.data import SPLITS, DataError, build_dataset
+from train.data import SPLITS, build_dataset
+from train.errors import UserError, exit_with
 from train.inference import encode
 from train.labels import LabelScheme, load_scheme
-from train.metrics import apply_thresholds, combined_score, score_predictions, speaker_metrics, topic_metrics, \
-    tune_thresholds
-from train.model import ModelLoadError, init_model, load_tokenizer, resolve_local_files_only
+from train.metrics import headline, score_predictions, tune_thresholds
+from train.model import init_model, load_tokenizer, resolve_local_files_only
 from train.model_card import write_model_card
 
 LABEL_COLUMNS = ["topic_labels", "speaker_labels"]
@@ -84,22 +92,19 @@ class TaggingCollator:
 
 
 def compute_metrics(prediction: EvalPrediction, scheme: LabelScheme) -> dict:
+    """Headline metrics at the untuned 0.5 topic threshold; `combined` selects the best epoch."""
+    topic_probs, topic_gold, speaker_probs, speaker_gold = to_probabilities(prediction)
+    return headline(score_predictions(topic_probs, topic_gold, speaker_probs, speaker_gold, list(scheme.topics),
+                                      list(scheme.speakers), [0.5] * len(scheme.topics)))
+
+
+def to_probabilities(prediction: EvalPrediction | PredictionOutput) -> tuple[np.ndarray, ...]:
+    """(topic probabilities, topic gold, speaker probabilities, speaker gold) from the Trainer's logits."""
     topic_logits, speaker_logits = prediction.predictions
     topic_gold, speaker_gold = prediction.label_ids
-    topic_pred = apply_thresholds(1 / (1 + np.exp(-topic_logits)), [0.5] * len(scheme.topics))
-    topic = topic_metrics(topic_gold, topic_pred, scheme.topics)
-    speaker = speaker_metrics(speaker_gold, speaker_logits.argmax(axis=1), scheme.speakers)
-    return {"topic_micro_f1": topic["micro_f1"], "topic_macro_f1": topic["macro_f1"],
-            "speaker_accuracy": speaker["accuracy"], "speaker_macro_f1": speaker["macro_f1"],
-            "combined": combined_score(topic["macro_f1"], speaker["macro_f1"])}
-
-
-def probabilities(trainer: Trainer, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    output = trainer.predict(dataset)
-    topic_logits, speaker_logits = output.predictions
-    topic_gold, speaker_gold = output.label_ids
+    topic_probs = torch.sigmoid(torch.from_numpy(topic_logits).float()).numpy()
     speaker_probs = torch.softmax(torch.from_numpy(speaker_logits).float(), dim=-1).numpy()
-    return 1 / (1 + np.exp(-topic_logits)), topic_gold, speaker_probs, speaker_gold
+    return topic_probs, topic_gold, speaker_probs, speaker_gold
 
 
 def run_directories(config: Config) -> tuple[Path, Path]:
@@ -191,10 +196,10 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
     trainer.train(resume_from_checkpoint=True if resume else None)
     train_seconds = time.perf_counter() - started
 
-    val_topic, val_topic_gold, val_speaker, val_speaker_gold = probabilities(trainer, data["validation"])
+    val_topic, val_topic_gold, val_speaker, val_speaker_gold = to_probabilities(trainer.predict(data["validation"]))
     thresholds = tune_thresholds(val_topic, val_topic_gold, floor=config.train.threshold_floor)
     trainer.model.config.topic_thresholds = thresholds
-    test_topic, test_topic_gold, test_speaker, test_speaker_gold = probabilities(trainer, data["test"])
+    test_topic, test_topic_gold, test_speaker, test_speaker_gold = to_probabilities(trainer.predict(data["test"]))
     metrics = {
         split: score_predictions(topic, topic_gold, speaker, speaker_gold, list(scheme.topics),
                                  list(scheme.speakers), thresholds)
@@ -241,12 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         result = train(config)
-    except (ConfigError, ModelLoadError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DataError as e:
-        print("\n".join(e.messages), file=sys.stderr)
-        return 2
+    except UserError as e:
+        return exit_with(e)
     if not PartialState().is_main_process:
         return 0
     test = result.metrics["test"]
