@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
 from datasets import DatasetDict
 from transformers import (
     DataCollatorWithPadding,
@@ -117,6 +118,8 @@ def run_directories(config: Config) -> tuple[Path, Path]:
         staging = partial[-1]
         return staging.with_suffix(""), staging
     name = config.train.run_name or f"{Path(config.model.name_or_path).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # Under `accelerate launch` each process reads its own clock; all must write to the main one's directory.
+    name = broadcast_object_list([name])[0]
     run_dir = output_dir / name
     return run_dir, run_dir.with_name(run_dir.name + ".partial")
 
