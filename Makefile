@@ -27,28 +27,28 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Create .venv and install the project
 
 data: $(VENV)/.installed ## Validate annotations, build data/build/ and print the label table
-	$(PY) -m train.data --config $(CONFIG) $(ARGS)
+	$(PY) -m train.cli.data --config $(CONFIG) $(ARGS)
 
 train: $(VENV)/.installed ## Fine-tune the model (CONFIG=..., ARGS="train.epochs=3", RESUME=1)
-	$(PY) -m train.training --config $(CONFIG) $(if $(RESUME),train.resume=true) $(ARGS)
+	$(PY) -m train.cli.train --config $(CONFIG) $(if $(RESUME),train.resume=true) $(ARGS)
 
 cv: $(VENV)/.installed ## Cross-validate the latest run's config (MODEL=...): mean ± sd, added to its model card
-	$(PY) -m train.cv $(if $(MODEL),--model $(MODEL)) $(ARGS)
+	$(PY) -m train.cli.cv $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed ## Speed benchmarks on the real rubert-tiny2 architecture (random weights)
-	$(PY) -m train.bench $(ARGS)
+	$(PY) -m train.cli.bench $(ARGS)
 
 predict: $(VENV)/.installed ## Tag new articles: IN=path/ OUT=predictions.jsonl [MODEL=models/<run>]
-	$(PY) -m train.predict $(if $(MODEL),--model $(MODEL)) $(IN) --out $(OUT) $(ARGS)
+	$(PY) -m train.cli.predict $(if $(MODEL),--model $(MODEL)) $(IN) --out $(OUT) $(ARGS)
 
 evaluate: $(VENV)/.installed ## Score a checkpoint: MODEL=models/<run> [ARGS="--data file.jsonl"]
-	$(PY) -m train.evaluate $(if $(MODEL),--model $(MODEL)) $(ARGS)
+	$(PY) -m train.cli.evaluate $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 report: $(VENV)/.installed ## Compare checkpoints: MODELS="models/a models/b" (default: every run)
-	$(PY) -m train.report $(MODELS) $(ARGS)
+	$(PY) -m train.cli.report $(MODELS) $(ARGS)
 
 clean: ## Remove built data (not models/ or .venv)
 	rm -rf data/build

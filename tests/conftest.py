@@ -16,7 +16,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from train.config import load_config
-from train.data import build_dataset
+from train.data.build import build_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,10 +79,10 @@ def make_untrained_checkpoint(directory: Path, encoder: Path, use_context: bool 
     """A complete checkpoint directory with random (untrained) heads, for tests of loading and reporting."""
     import torch
 
-    from train.checkpoint import write_json
     from train.config import save_config
-    from train.labels import load_scheme
-    from train.model import init_model, load_tokenizer
+    from train.data.scheme import load_scheme
+    from train.modeling.bert import init_model, load_tokenizer
+    from train.modeling.checkpoint import write_json
 
     torch.manual_seed(seed)
     scheme = load_scheme(ROOT / "configs/labels.yaml")

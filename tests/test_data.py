@@ -4,10 +4,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from train.cli.data import main
 from train.config import load_config
-from train.data import DataError, build_dataset, fingerprint_inputs, load_articles, main
-from train.labels import load_scheme
-from train.segment import split_sentences
+from train.data.annotations import DataError, load_articles
+from train.data.build import build_dataset, fingerprint_inputs
+from train.data.scheme import load_scheme
+from train.data.segment import split_sentences
 
 SEED_SENTENCE_COUNTS = {"000_6121d04cb6a2ecdd": 40, "004_7b4b3a878ca4dd7e": 16}
 

@@ -1,4 +1,4 @@
-"""`train.evaluate`: scores on the test split or a JSONL file, and a clear error for every bad input."""
+"""`train.evaluation.scoring`: scores on the test split or a JSONL file, and a clear error for every bad input."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.data import load_built
-from train.evaluate import evaluate_checkpoint, jsonl_data, main
-from train.labels import load_scheme
+from train.cli.evaluate import main
+from train.data.build import load_built
+from train.data.scheme import load_scheme
+from train.evaluation.scoring import evaluate_checkpoint, jsonl_data
 
 ROOT = Path(__file__).resolve().parents[1]
 ANNOTATIONS = ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
@@ -102,8 +103,21 @@ def test_unknown_topic_names_the_line_and_the_checkpoint(checkpoint_copy, built_
     records[1]["topics"] = ["weather"]
     data = write_jsonl(tmp_path / "bad.jsonl", records)
     err = run_failing(["--model", str(checkpoint_copy), "--data", str(data)], capsys)
-    assert f"{data}:2: unknown topic 'weather' for checkpoint {checkpoint_copy}" in err
+    assert f"{data}:2: unknown topic 'weather'" in err and f"(checkpoint {checkpoint_copy})" in err
     assert not (checkpoint_copy / "eval").exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("topics", ["nato", "nato"], "a topic is listed twice"),
+    ("article", "", "'article' must be a non-empty string"),
+])
+def test_evaluate_rejects_what_make_data_rejects(checkpoint_copy, built_project, tmp_path, monkeypatch, capsys,
+                                                 field, value, message):
+    monkeypatch.chdir(built_project)
+    records = annotation_records(2)
+    records[1][field] = value
+    data = write_jsonl(tmp_path / "bad.jsonl", records)
+    assert f"{data}:2: {message}" in run_failing(["--model", str(checkpoint_copy), "--data", str(data)], capsys)
 
 
 def test_unknown_speaker_and_empty_file(checkpoint_copy, built_project, tmp_path, monkeypatch, capsys):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.metrics import expected_calibration_error, score_predictions, speaker_metrics, topic_metrics
-from train.stats import bootstrap_interval, headline_statistics, paired_bootstrap, resample_weights
+from train.evaluation.metrics import expected_calibration_error, score_predictions, speaker_metrics, topic_metrics
+from train.evaluation.stats import bootstrap_interval, headline_statistics, paired_bootstrap, resample_weights
 
 TOPICS = ["a", "b", "c"]
 SPEAKERS = ["w", "x", "y", "z"]

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
-from train.labels import load_scheme
-from train.model import ModelLoadError, init_model, load_tokenizer
+from train.data.scheme import load_scheme
+from train.modeling.bert import ModelLoadError, init_model, load_tokenizer
 
 
 @pytest.mark.parametrize("padding_side", ["right", "left"])

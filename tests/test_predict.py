@@ -15,9 +15,14 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, make_untrained_checkpoint
-from train.html_text import html_to_text
-from train.predict import Tagger, UsageError, main, predict_files, read_rows, summarize, summary_path
-from train.segment import split_sentences
+from train.cli.predict import main
+from train.data.segment import split_sentences
+from train.errors import UsageError
+from train.modeling.tagger import Tagger
+from train.prediction.html_text import html_to_text
+from train.prediction.run import predict_files
+from train.prediction.summary import summarize, summary_path
+from train.prediction.writers import read_rows
 
 SEED_TEXTS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
 SENTENCE_KEYS = {"article", "outlet", "date", "url", "index", "text", "topics", "topic_scores", "speaker",
@@ -214,7 +219,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_output(tagger, tmp_path):
 def test_resume_after_a_real_kill(checkpoint, tmp_path):
     jsonl = articles_jsonl(tmp_path / "batch.jsonl", 300)
     full, killed = tmp_path / "full.jsonl", tmp_path / "killed.jsonl"
-    command = [sys.executable, "-m", "train.predict", str(jsonl), "--model", str(checkpoint), "--quiet",
+    command = [sys.executable, "-m", "train.cli.predict", str(jsonl), "--model", str(checkpoint), "--quiet",
                "--chunk-sentences", "4"]
     process = subprocess.Popen([*command, "--out", str(killed)], cwd=ROOT, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

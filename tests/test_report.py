@@ -1,4 +1,4 @@
-"""`train.report`: a report over two tiny checkpoints and the baseline, checked in headless Chromium."""
+"""`train.evaluation.report`: a report over two tiny checkpoints and the baseline, checked in headless Chromium."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_untrained_checkpoint
-from train.checkpoint import write_json
-from train.report import BASELINE_NAME, build_report, cv_rows, discover_checkpoints, main
+from train.cli.report import main
+from train.evaluation.report import BASELINE_NAME, build_report, cv_rows, discover_checkpoints
+from train.modeling.checkpoint import write_json
 
 CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = ["headline", "paired", "cv", "per-label", "confusion", "reliability", "breakdown", "sentences"]

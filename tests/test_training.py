@@ -9,12 +9,13 @@ import pytest
 from transformers import TrainerCallback, set_seed
 
 from tests.conftest import ROOT, data_overrides
-from train.checkpoint import REQUIRED_FILES, load_checkpoint
+from train.cli.train import main
 from train.config import load_config
-from train.inference import predict_probabilities
-from train.labels import load_scheme
-from train.model import init_model
-from train.training import main, speaker_class_weights, topic_pos_weights, train
+from train.data.scheme import load_scheme
+from train.modeling.bert import init_model
+from train.modeling.checkpoint import REQUIRED_FILES, load_checkpoint
+from train.modeling.inference import predict_probabilities
+from train.training.fit import speaker_class_weights, topic_pos_weights, train
 
 SAMPLE = ["Путин заявил, что НАТО наращивает военный потенциал у рубежей России.",
           "Байден пригрозил санкциями.", "Подписаться", "Президенты обсудили кибербезопасность."]
@@ -126,7 +127,7 @@ def test_unreachable_model_fails_fast_with_one_clear_message(built_project, tmp_
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     result = subprocess.run(
-        [sys.executable, "-m", "train.training", "--config", str(ROOT / "configs/cpu.yaml"),
+        [sys.executable, "-m", "train.cli.train", "--config", str(ROOT / "configs/cpu.yaml"),
          f"data.build_dir={built_project / 'data/build'}", f"data.annotations_dir={built_project / 'data/annotations'}",
          f"train.output_dir={tmp_path / 'models'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -141,7 +142,7 @@ def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "train.training",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "train.cli.train",
          "--config", str(ROOT / "configs/cpu.yaml"), *overrides, f"model.name_or_path={tiny_encoder}",
          f"train.output_dir={tmp_path}", "train.run_name=ddp", "train.epochs=2", "train.batch_size=8"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -152,7 +153,7 @@ def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
 
 
 def test_cross_validation_reports_mean_and_sd_and_context_effect(trained_run, built_project, tiny_encoder):
-    from train.cv import attach_to_run, cross_validate
+    from train.training.cv import attach_to_run, cross_validate
     config = tiny_config(built_project, tiny_encoder, trained_run.run_dir.parent, "train.epochs=1",
                          "cv.seeds=[1]", "cv.compare_context=true")
     cv = cross_validate(config)

@@ -12,6 +12,10 @@ class UserError(ValueError):
         return [f"error: {self}"]
 
 
+class UsageError(UserError):
+    """A command line that cannot run at all (exit status 2)."""
+
+
 def exit_with(error: UserError) -> int:
     for line in error.lines():
         print(line, file=sys.stderr)

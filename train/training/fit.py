@@ -8,10 +8,8 @@ its last epoch checkpoint. Works unchanged under `accelerate launch`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +30,14 @@ from transformers import (
 )
 from transformers.trainer_utils import PredictionOutput
 
-from train.checkpoint import publish, write_json
-from train.config import Config, ConfigError, load_config, save_config
-from train.data import SPLITS, build_dataset
-from train.errors import UserError, exit_with
-from train.inference import encode
-from train.labels import LabelScheme, load_scheme
-from train.metrics import headline, score_predictions, tune_thresholds
-from train.model import init_model, load_tokenizer, resolve_local_files_only
-from train.model_card import write_model_card
+from train.config import Config, ConfigError, save_config
+from train.data.build import SPLITS, build_dataset
+from train.data.scheme import LabelScheme, load_scheme
+from train.evaluation.metrics import headline, score_predictions, tune_thresholds
+from train.modeling.bert import init_model, load_tokenizer, resolve_local_files_only
+from train.modeling.card import write_model_card
+from train.modeling.checkpoint import publish, write_json
+from train.modeling.inference import encode
 
 LABEL_COLUMNS = ["topic_labels", "speaker_labels"]
 # Caps keep a label seen once in training from dominating the loss.
@@ -239,26 +236,3 @@ def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
         publish(staging, run_dir)
     trainer.accelerator.wait_for_everyone()
     return TrainResult(run_dir, result.metrics)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fine-tune ruBERT with a topics head and a speaker head.")
-    parser.add_argument("--config", default="configs/cpu.yaml")
-    parser.add_argument("overrides", nargs="*", help="key=value, e.g. train.epochs=3 model.use_context=false")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config, args.overrides)
-        result = train(config)
-    except UserError as e:
-        return exit_with(e)
-    if not PartialState().is_main_process:
-        return 0
-    test = result.metrics["test"]
-    print(f"{result.run_dir}: test topic macro-F1 {test['topics']['macro_f1']:.3f}, "
-          f"speaker macro-F1 {test['speaker']['macro_f1']:.3f}, combined {test['combined']:.3f} "
-          f"(n={test['n_sentences']}; see {result.run_dir}/README.md)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

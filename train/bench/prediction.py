@@ -6,12 +6,11 @@ context-free (the pipeline has no notion of a previous sentence). Speed does not
 depend on the weights; int8-vs-fp32 agreement does, and with random weights
 many scores sit next to the 0.5 thresholds, so it is a pessimistic figure.
 
-    python -m train.bench_predict [--arch ../shared/models/rubert-tiny2-arch] [--sentences 3000]
+    python -m train.bench.prediction [--arch ../shared/models/rubert-tiny2-arch] [--sentences 3000]
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import random
 import time
@@ -23,10 +22,10 @@ import torch
 from transformers import BertForSequenceClassification, pipeline
 from transformers.utils import logging as transformers_logging
 
-from train.labels import load_scheme
-from train.model import init_model, load_tokenizer
-from train.predict import Tagger, quantize_int8
-from train.segment import split_sentences
+from train.data.scheme import load_scheme
+from train.data.segment import split_sentences
+from train.modeling.bert import init_model, load_tokenizer
+from train.prediction.run import Tagger, quantize_int8
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCH = ROOT.parent / "shared/models/rubert-tiny2-arch"
@@ -121,20 +120,3 @@ def format_benchmark(result: dict) -> str:
         f"topic sets {result['int8_topic_set_agreement']:.1%} equal, "
         f"max score difference {result['int8_max_score_difference']:.3f}",
     ])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.bench_predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", default=str(DEFAULT_ARCH), help="encoder config + tokenizer directory")
-    parser.add_argument("--sentences", type=int, default=3000)
-    parser.add_argument("--threads", type=int)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args(argv)
-    print(format_benchmark(run_prediction_benchmark(args.arch, args.sentences, args.seed, args.threads,
-                                                    args.repeats)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

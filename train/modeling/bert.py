@@ -19,8 +19,8 @@ from torch import nn
 from transformers import AutoConfig, AutoTokenizer, BertConfig, BertModel, BertPreTrainedModel
 from transformers.utils import ModelOutput
 
+from train.data.scheme import LabelScheme
 from train.errors import UserError
-from train.labels import LabelScheme
 
 
 class ModelLoadError(UserError):

@@ -9,7 +9,6 @@ Timings are printed and belong in the README, never in tests.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -22,13 +21,13 @@ import torch
 from datasets import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from train.bench_predict import benchmark_tokenizer, format_benchmark, run_prediction_benchmark
+from train.bench.prediction import benchmark_tokenizer
 from train.config import load_config
-from train.data import SPLITS, build_dataset
-from train.inference import encode
-from train.labels import load_scheme
-from train.model import init_model
-from train.training import TaggingCollator
+from train.data.build import SPLITS, build_dataset
+from train.data.scheme import load_scheme
+from train.modeling.bert import init_model
+from train.modeling.inference import encode
+from train.training.fit import TaggingCollator
 
 DEFAULT_ARCH = "../shared/models/rubert-tiny2-arch"
 WARMUP_STEPS = 5
@@ -98,7 +97,7 @@ def train_throughput(mode: str, arch: str, steps: int, batch_size: int) -> dict:
 def run_training_benchmark(arch: str = DEFAULT_ARCH, steps: int = 60, batch_size: int = 16) -> dict:
     results = {}
     for mode in MODES:
-        output = subprocess.run([sys.executable, "-m", "train.bench", "--single", mode, "--arch", arch,
+        output = subprocess.run([sys.executable, "-m", "train.cli.bench", "--single", mode, "--arch", arch,
                                  "--steps", str(steps), "--batch-size", str(batch_size)],
                                 capture_output=True, text=True, check=True)
         results[mode] = json.loads(output.stdout.strip().splitlines()[-1])
@@ -116,34 +115,3 @@ def format_training(results: dict) -> str:
         lines.append(f"  {description:<44} {r['samples_per_s']:>10.1f} {r['peak_memory_mb']:>9.0f}")
     lines.append(f"  speed-up: {results['speedup']:.2f}x (target >= 2x)")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Training and prediction speed benchmarks.")
-    parser.add_argument("--arch", default=DEFAULT_ARCH, help="model directory with config and tokenizer")
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--single", choices=MODES, help=argparse.SUPPRESS)
-    parser.add_argument("--skip-prediction", action="store_true")
-    args = parser.parse_args(argv)
-    if not Path(args.arch).is_dir():
-        print(f"error: {args.arch}: architecture folder not found (see ../shared/models/README.md)", file=sys.stderr)
-        return 2
-    if args.single:
-        print(json.dumps(train_throughput(args.single, args.arch, args.steps, args.batch_size)))
-        return 0
-    training = run_training_benchmark(args.arch, args.steps, args.batch_size)
-    print(format_training(training))
-    results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "training": training}
-    if not args.skip_prediction:
-        results["prediction"] = run_prediction_benchmark(arch=args.arch)
-        print(format_benchmark(results["prediction"]))
-    out = Path("bench") / f"{Path(args.arch).name}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print(f"written to {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

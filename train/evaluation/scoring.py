@@ -1,6 +1,6 @@
 """`make evaluate`: score a checkpoint on the test split or on any labelled JSONL file.
 
-    python -m train.evaluate --model models/<run> [--data other_outlet.jsonl] [--out metrics.json]
+    python -m train.evaluation.scoring --model models/<run> [--data other_outlet.jsonl] [--out metrics.json]
 
 Writes metrics.json (by default to <model>/eval/<data name>/) and, beside it,
 predictions.jsonl with every sentence's gold and predicted labels.
@@ -8,9 +8,7 @@ predictions.jsonl with every sentence's gold and predicted labels.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +17,14 @@ import numpy as np
 import torch
 
 from train.atomic import write_file_atomically
-from train.checkpoint import check_checkpoint, checkpoint_scheme, load_checkpoint, resolve_model_path, write_json
 from train.config import DataConfig, load_config
-from train.data import REQUIRED_FIELDS, load_built
-from train.errors import UserError, exit_with
-from train.inference import predict_probabilities
-from train.labels import LabelScheme, load_scheme
-from train.metrics import apply_thresholds, score_predictions
+from train.data.annotations import read_lines, validate_record
+from train.data.build import load_built
+from train.data.scheme import LabelScheme, load_scheme
+from train.errors import UserError
+from train.evaluation.metrics import apply_thresholds, score_predictions
+from train.modeling.checkpoint import check_checkpoint, checkpoint_scheme, load_checkpoint, write_json
+from train.modeling.inference import predict_probabilities
 
 WARM_UP_SENTENCES = 16
 
@@ -83,33 +82,28 @@ def split_data(data_config: DataConfig, split: str = "test") -> LabelledData:
 
 
 def _parse_jsonl(path: Path, scheme: LabelScheme, model_path: Path) -> list[dict]:
-    records, seen = [], set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    """Records of an annotation-format file, checked by the same validator as `make data`."""
+    records, errors, seen = [], [], set()
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise EvaluationError(f"{where}: invalid JSON ({e.msg}); write one JSON object per line") from None
-        if not isinstance(record, dict) or any(field not in record for field in REQUIRED_FIELDS):
-            raise EvaluationError(f"{where}: each line needs the fields {', '.join(REQUIRED_FIELDS)}")
-        if not isinstance(record["index"], int) or isinstance(record["index"], bool) or record["index"] < 0:
-            raise EvaluationError(f"{where}: 'index' must be the sentence's position in its article (0, 1, ...)")
-        if not isinstance(record["text"], str) or not record["text"].strip():
-            raise EvaluationError(f"{where}: 'text' must be the sentence text")
-        if not isinstance(record["topics"], list):
-            raise EvaluationError(f"{where}: 'topics' must be a list of topic ids")
-        for topic in record["topics"]:
-            if topic not in scheme.topics:
-                raise EvaluationError(f"{where}: unknown topic {topic!r} for checkpoint {model_path}")
-        if record["speaker"] not in scheme.speakers:
-            raise EvaluationError(f"{where}: unknown speaker {record['speaker']!r} for checkpoint {model_path}")
-        key = (str(record["article"]), record["index"])
+            errors.append(f"{where}: invalid JSON ({e.msg}); write one JSON object per line")
+            continue
+        problems = validate_record(record, where, scheme)
+        if problems:
+            errors.extend(f"{problem} (checkpoint {model_path})" for problem in problems)
+            continue
+        key = (record["article"], record["index"])
         if key in seen:
-            raise EvaluationError(f"{where}: sentence {key[1]} of article {key[0]!r} is labelled twice")
+            errors.append(f"{where}: sentence {key[1]} of article {key[0]!r} is labelled twice")
         seen.add(key)
         records.append(record)
+    if errors:
+        raise EvaluationError("\n".join(errors))
     return records
 
 
@@ -206,30 +200,3 @@ def write_results(result: dict, out: Path) -> None:
     predictions = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result["predictions"])
     write_file_atomically(out.with_name("predictions.jsonl"), lambda p: p.write_text(predictions, encoding="utf-8"))
     write_file_atomically(out, lambda p: write_json(p, metrics))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Score a checkpoint on the test split or a labelled JSONL file.")
-    parser.add_argument("--model", help="checkpoint directory (default: models/latest)")
-    parser.add_argument("--data", help="labelled JSONL in the annotation format (default: the test split)")
-    parser.add_argument("--config", default="configs/cpu.yaml", help="config whose data section locates the test split")
-    parser.add_argument("--out", help="metrics.json path (default: <model>/eval/<data name>/metrics.json)")
-    args = parser.parse_args(argv)
-    try:
-        model_path = resolve_model_path(args.model)
-        result = evaluate_checkpoint(model_path, args.data, load_config(args.config).data)
-    except UserError as e:
-        return exit_with(e)
-    data_name = Path(args.data).stem if args.data else "test"
-    out = Path(args.out) if args.out else model_path / "eval" / data_name / "metrics.json"
-    write_results(result, out)
-    topics, speaker = result["topics"], result["speaker"]
-    print(f"{out}: {result['n_sentences']} sentences, topic micro-F1 {topics['micro_f1']:.3f} "
-          f"macro-F1 {topics['macro_f1']:.3f}, speaker accuracy {speaker['accuracy']:.3f} "
-          f"macro-F1 {speaker['macro_f1']:.3f}, ECE {result['speaker_ece']:.3f}, "
-          f"{result['sentences_per_second']:.1f} sentences/s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

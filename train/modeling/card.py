@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from train.config import Config
-from train.labels import LabelScheme
-from train.metrics import HEADLINE_METRICS, headline
+from train.data.scheme import LabelScheme
+from train.evaluation.metrics import HEADLINE_METRICS, headline
 
 
 def _per_label_table(split_metrics: dict, head: str) -> list[str]:
@@ -49,7 +49,7 @@ def write_model_card(run_dir: Path, config: Config, metrics: dict, scheme: Label
         "## Intended use", "",
         "Batch tagging of Russian-language coverage of the 7 December 2021 Putin–Biden call and similar "
         "Russia–US summit reporting, to count which positions and topics an outlet gives space to. "
-        "Load with `Tagger.from_pretrained(path)` or `python -m train.predict --model <this dir>`.", "",
+        "Load with `Tagger.from_pretrained(path)` or `python -m train.prediction.run --model <this dir>`.", "",
         "## Labels", "",
         f"Topics: {', '.join(f'`{t}`' for t in scheme.topics)}.", "",
         f"Speakers: {', '.join(f'`{s}`' for s in scheme.speakers)}.", "",

@@ -10,24 +10,21 @@ model card.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict, concatenate_datasets
 
-from train.checkpoint import resolve_model_path, write_json
-from train.config import Config, ConfigError, load_config
-from train.data import SPLITS, build_dataset
-from train.errors import UserError, exit_with
-from train.labels import LabelScheme, load_scheme
-from train.metrics import HEADLINE_METRICS, headline
-from train.model_card import write_model_card
-from train.training import fit
+from train.config import Config, ConfigError
+from train.data.build import SPLITS, build_dataset
+from train.data.scheme import LabelScheme, load_scheme
+from train.evaluation.metrics import HEADLINE_METRICS, headline
+from train.modeling.card import write_model_card
+from train.modeling.checkpoint import write_json
+from train.training.fit import fit
 
 
 def mean_sd(values: list[float]) -> dict[str, float]:
@@ -98,25 +95,3 @@ def format_summary(cv: dict) -> str:
         effect = cv["context_effect"]["speaker_macro_f1"]
         lines.append(f"  context effect on speaker macro-F1: {effect['mean']:+.3f} ± {effect['sd']:.3f}")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Cross-validate a run's configuration and add the results to it.")
-    parser.add_argument("--model", help="run directory (default: models/latest)")
-    parser.add_argument("overrides", nargs="*", help="key=value on top of the run's config, e.g. cv.seeds=[1,2]")
-    args = parser.parse_args(argv)
-    try:
-        run_dir = resolve_model_path(args.model)
-        config = load_config(run_dir / "train_config.yaml", args.overrides)
-        scheme = load_scheme(config.data.labels)
-        cv = cross_validate(config, scheme)
-        attach_to_run(run_dir, cv, config, scheme)
-    except UserError as e:
-        return exit_with(e)
-    print(format_summary(cv))
-    print(f"written to {run_dir}/cv.json, metrics.json and README.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

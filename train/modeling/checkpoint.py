@@ -26,9 +26,9 @@ import torch
 from transformers import AutoTokenizer
 
 from train.atomic import write_file_atomically
+from train.data.scheme import LabelScheme
 from train.errors import UserError
-from train.labels import LabelScheme
-from train.model import BertForNewsTagging
+from train.modeling.bert import BertForNewsTagging
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "train_config.yaml", "metrics.json")
 LATEST = "latest"

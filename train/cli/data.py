@@ -1,0 +1,41 @@
+"""`make data`: validate the gold annotations and build data/build/ (or print a labelling template)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from train.config import load_config
+from train.data.annotations import annotation_template, load_articles
+from train.data.build import build_dataset
+from train.errors import UserError, exit_with
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Validate annotations and build data/build/.")
+    parser.add_argument("--config", default="configs/cpu.yaml")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
+    parser.add_argument("--template", metavar="ARTICLE_ID",
+                        help="print unlabelled JSONL lines for a seed article and exit")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. data.seed=7")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides).data
+        if args.template:
+            articles = load_articles(config.seeds)
+            if args.template not in articles:
+                print(f"{config.seeds}: no article {args.template!r}; known: {', '.join(articles)}", file=sys.stderr)
+                return 2
+            sys.stdout.write(annotation_template(articles[args.template]))
+            return 0
+        result = build_dataset(config, force=args.force)
+    except UserError as e:
+        return exit_with(e)
+    state = "unchanged, build skipped" if result.skipped else "built"
+    print(f"{result.path}: {state} (fingerprint {result.fingerprint})")
+    print(result.table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The public tagging API: `Tagger.from_pretrained(path).predict(texts)`."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from train.data.segment import split_sentences
+from train.errors import UsageError
+from train.evaluation.metrics import apply_thresholds
+from train.modeling.checkpoint import load_checkpoint, resolve_model_path
+from train.modeling.inference import predict_probabilities
+
+SCORE_DECIMALS = 4
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantization of the encoder's Linear layers (CPU); the two small heads stay fp32."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao, still works
+        model.bert = torch.ao.quantization.quantize_dynamic(model.bert, {torch.nn.Linear}, dtype=torch.qint8)
+    return model
+
+
+class Tagger:
+    """A loaded checkpoint that tags articles: `Tagger.from_pretrained(path).predict(texts)`."""
+
+    def __init__(self, model, tokenizer, batch_size: int = 64):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.topics: list[str] = list(model.config.topics)
+        self.speakers: list[str] = list(model.config.speakers)
+        self.thresholds = np.asarray(model.config.topic_thresholds, dtype=np.float32)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, device: str | None = None, int8: bool = False,
+                        num_threads: int | None = None, batch_size: int = 64) -> Tagger:
+        """Load a checkpoint (default: models/latest): fp32 on CPU, int8 on request; bf16 on a GPU."""
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if int8 and device.type != "cpu":
+            raise UsageError("--int8 runs on CPU only; on a GPU the model runs in bf16")
+        model, tokenizer = load_checkpoint(resolve_model_path(path), device)
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            model = model.to(torch.bfloat16)
+        if int8:
+            model = quantize_int8(model)
+        return cls(model, tokenizer, batch_size)
+
+    def predict(self, texts: list[str] | str) -> list[list[dict]]:
+        """One list of sentence dicts per article (a single string is one article)."""
+        articles = [texts] if isinstance(texts, str) else texts
+        return self.tag_sentences([split_sentences(text) for text in articles])
+
+    def tag_sentences(self, articles: list[list[str]]) -> list[list[dict]]:
+        """Tag already segmented articles; each sentence's context is the previous sentence of its article."""
+        texts = [sentence for sentences in articles for sentence in sentences]
+        contexts = [sentences[i - 1] if i else "" for sentences in articles for i in range(len(sentences))]
+        topic_probs, speaker_probs = predict_probabilities(self.model, self.tokenizer, texts, contexts,
+                                                           self.batch_size)
+        topic_on = apply_thresholds(topic_probs, self.thresholds)
+        speaker_ids = speaker_probs.argmax(axis=1)
+        results, row = [], 0
+        for sentences in articles:
+            tagged = []
+            for index, text in enumerate(sentences):
+                tagged.append({
+                    "index": index,
+                    "text": text,
+                    "topics": [t for t, on in zip(self.topics, topic_on[row]) if on],
+                    "topic_scores": _scores(self.topics, topic_probs[row]),
+                    "speaker": self.speakers[speaker_ids[row]],
+                    "speaker_scores": _scores(self.speakers, speaker_probs[row]),
+                })
+                row += 1
+            results.append(tagged)
+        return results
+
+
+def _scores(labels: list[str], probabilities: np.ndarray) -> dict[str, float]:
+    return {label: round(float(p), SCORE_DECIMALS) for label, p in zip(labels, probabilities)}

@@ -1,0 +1,158 @@
+"""Reading articles to tag: .txt, .html, .jsonl files, directories and stdin, lazily.
+
+Bad input is reported once (file and line) and counted, never fatal: one broken
+file in a crawl of thousands should not stop the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from bs4.dammit import EncodingDetector
+
+from train.errors import UsageError
+from train.prediction.html_text import html_to_text
+
+INPUT_SUFFIXES = (".txt", ".html", ".htm", ".jsonl")
+METADATA = ("outlet", "date", "url")
+# Below this share of Cyrillic among letters an article is not Russian and is skipped:
+# the model has only seen Russian, so its labels there would be noise.
+MIN_CYRILLIC_SHARE = 0.3
+LANGUAGE_SAMPLE_CHARS = 100_000
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+@dataclass
+class Article:
+    id: str
+    text: str
+    source: str  # where a problem with it is reported: a file, or file:line
+    metadata: dict[str, str | None] = field(default_factory=dict)
+
+
+class Problems:
+    """Bad input, each reported once as it is met and counted by kind for the closing summary."""
+
+    def __init__(self, report: Callable[[str], None]):
+        self.report = report
+        self.counts: Counter[str] = Counter()
+
+    def add(self, source: str, kind: str, detail: str = "") -> None:
+        self.counts[kind] += 1
+        self.report(f"skipped {source}: {kind}" + (f" ({detail})" if detail else ""))
+
+
+def check_inputs(inputs: list[str]) -> None:
+    missing = [name for name in inputs if name != "-" and not Path(name).exists()]
+    if missing:
+        raise UsageError(f"no such input: {', '.join(missing)}")
+
+
+def read_articles(inputs: list[str], problems: Problems, stdin: TextIO | None = None) -> Iterator[Article]:
+    """Articles from files, directories (recursively: .txt, .html, .htm, .jsonl) and '-' (stdin), lazily.
+
+    On stdin each line is one article: a JSON object like a .jsonl line, or plain text.
+    """
+    for name in inputs:
+        if name == "-":
+            lines = (line.encode("utf-8", "surrogateescape") for line in (stdin or sys.stdin))
+            yield from _read_lines(lines, "stdin", problems, plain_text=True)
+            continue
+        path = Path(name)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES) \
+            if path.is_dir() else [path]
+        for file in files:
+            yield from _read_file(file, problems)
+
+
+def _read_file(path: Path, problems: Problems) -> Iterator[Article]:
+    try:
+        if path.suffix.lower() == ".jsonl":
+            with path.open("rb") as lines:
+                yield from _read_lines(lines, str(path), problems, plain_text=False)
+            return
+        data = path.read_bytes()
+    except OSError as e:
+        problems.add(str(path), "unreadable", e.strerror or str(e))
+        return
+    if b"\0" in data[:8192]:
+        problems.add(str(path), "binary file")
+        return
+    text = _decode(data, html=path.suffix.lower() in (".html", ".htm"))
+    if text is None:
+        problems.add(str(path), "not UTF-8")
+        return
+    if path.suffix.lower() in (".html", ".htm"):
+        text = html_to_text(text)
+    article = Article(id=str(path), text=text, source=str(path), metadata=dict.fromkeys(METADATA))
+    if _acceptable(article, problems):
+        yield article
+
+
+def _decode(data: bytes, html: bool) -> str | None:
+    """UTF-8 (a BOM is dropped); an HTML page may declare another charset, as many Russian sites use windows-1251."""
+    encodings = ["utf-8-sig"]
+    if html and (declared := EncodingDetector.find_declared_encoding(data, is_html=True)):
+        encodings.append(declared)
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
+
+
+def _read_lines(lines: Iterable[bytes], name: str, problems: Problems, plain_text: bool) -> Iterator[Article]:
+    for number, raw in enumerate(lines, start=1):
+        source = f"{name}:{number}"
+        if b"\0" in raw:
+            problems.add(source, "binary data")
+            continue
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+        except UnicodeDecodeError:
+            problems.add(source, "not UTF-8")
+            continue
+        if not line:
+            problems.add(source, "empty line")
+            continue
+        if plain_text and not line.startswith("{"):
+            article = Article(id=source, text=line, source=source, metadata=dict.fromkeys(METADATA))
+        else:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.add(source, "invalid JSON", e.msg)
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                problems.add(source, "no 'text' field")
+                continue
+            article = Article(id=str(record.get("id") or source), text=record["text"], source=source,
+                              metadata={key: record.get(key) for key in METADATA})
+        if _acceptable(article, problems):
+            yield article
+
+
+def cyrillic_share(text: str) -> float:
+    sample = text[:LANGUAGE_SAMPLE_CHARS]
+    letters = len(_LETTER.findall(sample))
+    return len(_CYRILLIC.findall(sample)) / letters if letters else 0.0
+
+
+def _acceptable(article: Article, problems: Problems) -> bool:
+    if not article.text.strip():
+        problems.add(article.source, "empty")
+        return False
+    share = cyrillic_share(article.text)
+    if share < MIN_CYRILLIC_SHARE:
+        problems.add(article.source, "not Russian", f"{share:.0%} Cyrillic letters")
+        return False
+    return True
