@@ -1,6 +1,7 @@
 import re
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from train.config import Config, ConfigError, load_config, save_config
@@ -45,3 +46,15 @@ def test_resolved_config_round_trips(tmp_path):
     save_config(config, tmp_path / "resolved.yaml")
     assert load_config(tmp_path / "resolved.yaml") == config
     assert load_config(None) == Config()
+
+
+def test_run_configs_hold_only_their_differences():
+    defaults = Config()
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        if path.name == "labels.yaml":
+            continue
+        loaded = load_config(path)
+        for section, values in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            for key in values:
+                assert getattr(getattr(loaded, section), key) != getattr(getattr(defaults, section), key), \
+                    f"{path.name}: {section}.{key} repeats the dataclass default"

@@ -1,7 +1,7 @@
 """Typed configuration: one dataclass per stage, loaded from YAML, with `key=value` overrides.
 
-The YAML file is the single source of truth; dataclass defaults only fill keys a
-file leaves out. Unknown keys and wrong types are errors raised before any work
+The dataclasses hold every default; a YAML file holds only what differs from
+them, and `key=value` overrides go on top. Unknown keys and wrong types are errors raised before any work
 starts, because a typo such as `train.epoch=3` silently ignored costs a whole run.
 """
 
@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 from train.errors import UserError
+
+DEFAULT_CONFIG = "configs/cpu.yaml"
 
 
 class ConfigError(UserError):
@@ -38,8 +40,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name_or_path: str = "cointegrated/rubert-tiny2"
-    random_init: bool = False
-    use_context: bool = True
+    random_init: bool = False  # random encoder weights: pipeline tests and benchmarks only
+    use_context: bool = True  # the previous sentence as second segment, for speaker attribution
     max_length: int = 128
     classifier_dropout: float = 0.1
 
@@ -47,7 +49,7 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     output_dir: str = "models"
-    run_name: str = ""
+    run_name: str = ""  # empty: <model>-<timestamp>
     epochs: int = 30
     batch_size: int = 16
     eval_batch_size: int = 64
@@ -56,12 +58,12 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     topic_loss_weight: float = 1.0
     speaker_loss_weight: float = 1.0
-    topic_pos_weight: bool = True
-    speaker_class_weight: bool = True
+    topic_pos_weight: bool = True  # per-topic BCE pos_weight from the training split
+    speaker_class_weight: bool = True  # inverse-frequency speaker weights from the training split
     early_stopping_patience: int = 5
     group_by_length: bool = True
-    mixed_precision: str = "bf16"
-    threshold_floor: float = 0.2
+    mixed_precision: str = "bf16"  # on a GPU only: bf16, fp16 or "no"
+    threshold_floor: float = 0.2  # tuned topic thresholds never go below this
     seed: int = 42
     logging_steps: int = 5
     resume: bool = False
@@ -72,7 +74,7 @@ class TrainConfig:
 class CVConfig:
     seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
     n_folds: int = 5
-    compare_context: bool = True
+    compare_context: bool = True  # also run every fold without the previous-sentence context
 
 
 @dataclass

@@ -22,7 +22,7 @@ from datasets import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from train.bench.prediction import benchmark_tokenizer
-from train.config import load_config
+from train.config import DEFAULT_CONFIG, load_config
 from train.data.build import SPLITS, build_dataset
 from train.data.scheme import load_scheme
 from train.modeling.bert import init_model
@@ -51,7 +51,7 @@ class SteadyStateClock(TrainerCallback):
 
 def benchmark_sentences(n: int) -> tuple[list[str], list[str], list[list[float]], list[int]]:
     """The labelled seed sentences with their contexts, repeated to n: realistic news sentence lengths."""
-    config = load_config("configs/cpu.yaml")
+    config = load_config(DEFAULT_CONFIG)
     dataset = build_dataset(config.data).dataset
     rows = [row for split in SPLITS for row in dataset[split]]
     rows = [rows[i % len(rows)] for i in range(n)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train.config import load_config
+from train.config import DEFAULT_CONFIG, load_config
 from train.data.annotations import annotation_template, load_articles
 from train.data.build import build_dataset
 from train.errors import UserError, exit_with
@@ -13,7 +13,7 @@ from train.errors import UserError, exit_with
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Validate annotations and build data/build/.")
-    parser.add_argument("--config", default="configs/cpu.yaml")
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
     parser.add_argument("--template", metavar="ARTICLE_ID",
                         help="print unlabelled JSONL lines for a seed article and exit")

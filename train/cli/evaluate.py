@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.config import load_config
+from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
 from train.evaluation.scoring import evaluate_checkpoint, write_results
 from train.modeling.checkpoint import resolve_model_path
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Score a checkpoint on the test split or a labelled JSONL file.")
     parser.add_argument("--model", help="checkpoint directory (default: models/latest)")
     parser.add_argument("--data", help="labelled JSONL in the annotation format (default: the test split)")
-    parser.add_argument("--config", default="configs/cpu.yaml", help="config whose data section locates the test split")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the test split")
     parser.add_argument("--out", help="metrics.json path (default: <model>/eval/<data name>/metrics.json)")
     args = parser.parse_args(argv)
     try:

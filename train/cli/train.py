@@ -7,14 +7,14 @@ import sys
 
 from accelerate import PartialState
 
-from train.config import load_config
+from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
 from train.training.fit import train
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fine-tune ruBERT with a topics head and a speaker head.")
-    parser.add_argument("--config", default="configs/cpu.yaml")
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. train.epochs=3 model.use_context=false")
     args = parser.parse_args(argv)
     try:

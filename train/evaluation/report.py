@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from train.atomic import write_directory_atomically
-from train.config import DataConfig, load_config
+from train.config import DEFAULT_CONFIG, DataConfig, load_config
 from train.errors import UserError
 from train.evaluation.baseline import THRESHOLD, train_baseline
 from train.evaluation.figures import breakdown_figure, confusion_figure, per_label_figure, reliability_figure
@@ -357,7 +357,7 @@ def build_report(model_paths: list[str | Path], name: str | None = None, data_co
                  n_resamples: int = N_RESAMPLES, models_dir: str | Path = "models") -> Path:
     """Score every checkpoint and the baseline on the same data; return the report directory."""
     paths = [check_checkpoint(p) for p in model_paths] if model_paths else discover_checkpoints(models_dir)
-    data_config = data_config or load_config("configs/cpu.yaml").data
+    data_config = data_config or load_config(DEFAULT_CONFIG).data
     data = load_data(paths[0], data_path, data_config)
     for path in paths[1:]:
         check_scheme(path, data)

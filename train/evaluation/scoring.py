@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from train.atomic import write_file_atomically
-from train.config import DataConfig, load_config
+from train.config import DEFAULT_CONFIG, DataConfig, load_config
 from train.data.annotations import read_lines, validate_record
 from train.data.build import load_built
 from train.data.scheme import LabelScheme, load_scheme
@@ -186,7 +186,7 @@ def evaluate_checkpoint(model_path: str | Path, data_path: str | Path | None = N
                         data_config: DataConfig | None = None) -> dict:
     """metrics.json's content, plus "predictions": one record per sentence."""
     model_path = check_checkpoint(model_path)
-    data = load_data(model_path, data_path, data_config or load_config("configs/cpu.yaml").data)
+    data = load_data(model_path, data_path, data_config or load_config(DEFAULT_CONFIG).data)
     predictions, size = predict(model_path, data)
     return {
         "model": str(model_path), "data": data.source, **score(data, predictions),
