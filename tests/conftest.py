@@ -1,56 +1,19 @@
-"""Shared fixtures: a throwaway copy of the project inputs and a tiny BERT built from the seed text.
-
-No pretrained weights can be downloaded in CI, so the tests train a WordPiece
-tokenizer on the seed articles and save a randomly initialised 2-layer BERT in
-`from_pretrained` layout: the code under test loads it exactly as it would load
-`cointegrated/rubert-tiny2`.
-"""
+"""Shared fixtures; the functions behind them live in tests/helpers.py."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import BertConfig, BertModel, BertTokenizerFast
 
-from train.config import load_config
+from tests.helpers import build_tiny_encoder, data_overrides, make_project, make_untrained_checkpoint
+from train.config import DEFAULT_CONFIG, load_config
 from train.data.build import build_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def build_tiny_encoder(directory: Path) -> Path:
-    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=800, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    tokenizer.train_from_iterator(texts, trainer)
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    tokenizer.decoder = decoders.WordPiece()
-    directory.mkdir(parents=True, exist_ok=True)
-    BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                      sep_token="[SEP]", mask_token="[MASK]").save_pretrained(directory)
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=256)
-    BertModel(config).save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
-
-
-def make_project(directory: Path) -> Path:
-    """A copy of the project's inputs, so a test can break them or build into them freely."""
-    for name in ("configs", "seeds", "data/annotations"):
-        shutil.copytree(ROOT / name, directory / name)
-    return directory
 
 
 @pytest.fixture
@@ -60,48 +23,21 @@ def project(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def data_overrides(project: Path) -> list[str]:
-    """Overrides that point every data path of a config at a project copy."""
-    return [f"data.{key}={project / value}" for key, value in
-            (("labels", "configs/labels.yaml"), ("seeds", "seeds/articles.yaml"),
-             ("annotations_dir", "data/annotations"), ("build_dir", "data/build"))]
-
-
 @pytest.fixture(scope="session")
 def built_project(tmp_path_factory) -> Path:
     """A project copy with data/build/ already built; tests must not modify it."""
     directory = make_project(tmp_path_factory.mktemp("project"))
-    build_dataset(load_config(directory / "configs/cpu.yaml", data_overrides(directory)).data)
-    return directory
-
-
-def make_untrained_checkpoint(directory: Path, encoder: Path, use_context: bool = True, seed: int = 0) -> Path:
-    """A complete checkpoint directory with random (untrained) heads, for tests of loading and reporting."""
-    import torch
-
-    from train.config import save_config
-    from train.data.scheme import load_scheme
-    from train.modeling.bert import init_model, load_tokenizer
-    from train.modeling.checkpoint import write_json
-
-    torch.manual_seed(seed)
-    scheme = load_scheme(ROOT / "configs/labels.yaml")
-    model = init_model(str(encoder), scheme, use_context=use_context)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory)
-    load_tokenizer(str(encoder)).save_pretrained(directory)
-    config = load_config(ROOT / "configs/cpu.yaml", [f"model.name_or_path={encoder}", f"model.use_context={use_context}"])
-    save_config(config, directory / "train_config.yaml")
-    write_json(directory / "metrics.json", {})
+    build_dataset(load_config(directory / DEFAULT_CONFIG, data_overrides(directory)).data)
     return directory
 
 
 @pytest.fixture(scope="session")
-def untrained_checkpoint(tiny_encoder, tmp_path_factory) -> Path:
-    return make_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "untrained", tiny_encoder)
+def untrained_checkpoint(tiny_encoder, built_project, tmp_path_factory) -> Path:
+    return make_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "untrained", tiny_encoder,
+                                     project=built_project)
 
 
 @pytest.fixture(scope="session")
 def data_config(built_project):
     """The DataConfig of `built_project`."""
-    return load_config(built_project / "configs/cpu.yaml", data_overrides(built_project)).data
+    return load_config(built_project / DEFAULT_CONFIG, data_overrides(built_project)).data

@@ -3,7 +3,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from train.config import Config, ConfigError, load_config, save_config
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from train.cli.data import main
 from train.config import load_config
 from train.data.annotations import DataError, load_articles

@@ -13,6 +13,7 @@ from train.cli.evaluate import main
 from train.data.build import load_built
 from train.data.scheme import load_scheme
 from train.evaluation.scoring import evaluate_checkpoint, jsonl_data
+from train.modeling.checkpoint import Checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ANNOTATIONS = ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
@@ -20,7 +21,7 @@ ANNOTATIONS = ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
 
 @pytest.fixture(scope="module")
 def test_split_result(untrained_checkpoint, data_config):
-    return evaluate_checkpoint(untrained_checkpoint, data_config=data_config)
+    return evaluate_checkpoint(Checkpoint.open(untrained_checkpoint))
 
 
 @pytest.fixture

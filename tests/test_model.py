@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from train.data.scheme import load_scheme
 from train.modeling.bert import ModelLoadError, init_model, load_tokenizer
 

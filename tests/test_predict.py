@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import ROOT, make_untrained_checkpoint
+from tests.helpers import ROOT, make_untrained_checkpoint
 from train.cli.predict import main
 from train.data.segment import split_sentences
 from train.errors import UsageError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_untrained_checkpoint
+from tests.helpers import make_untrained_checkpoint
 from train.cli.report import main
 from train.evaluation.report import BASELINE_NAME, build_report, cv_rows, discover_checkpoints
 from train.modeling.checkpoint import write_json
@@ -26,10 +26,11 @@ CROSS_VALIDATION = {"n_folds": 5, "seeds": [42], "summary": {
 
 
 @pytest.fixture(scope="module")
-def models(tiny_encoder, tmp_path_factory) -> Path:
+def models(tiny_encoder, built_project, tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("models")
-    make_untrained_checkpoint(directory / "tiny-context", tiny_encoder, use_context=True, seed=1)
-    make_untrained_checkpoint(directory / "tiny-no-context", tiny_encoder, use_context=False, seed=2)
+    make_untrained_checkpoint(directory / "tiny-context", tiny_encoder, use_context=True, seed=1, project=built_project)
+    make_untrained_checkpoint(directory / "tiny-no-context", tiny_encoder, use_context=False, seed=2,
+                              project=built_project)
     write_json(directory / "tiny-context" / "metrics.json", {"cv": CROSS_VALIDATION})
     return directory
 
@@ -37,7 +38,7 @@ def models(tiny_encoder, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def report(models, data_config, tmp_path_factory) -> Path:
     return build_report([models / "tiny-context", models / "tiny-no-context"], name="two-tiny",
-                        data_config=data_config, out_dir=tmp_path_factory.mktemp("reports"))
+                        out_dir=tmp_path_factory.mktemp("reports"))
 
 
 def test_report_has_every_section_and_row(report):
@@ -122,7 +123,7 @@ def test_default_models_are_every_complete_checkpoint(models, tmp_path):
     shutil.copytree(directory / "tiny-context", directory / ".staging")
     (directory / "half-written").mkdir()
     (directory / "half-written" / "config.json").write_text("{}", encoding="utf-8")
-    assert discover_checkpoints(directory) == [directory / "tiny-context", directory / "tiny-no-context"]
+    assert [c.path for c in discover_checkpoints(directory)] == [directory / "tiny-context", directory / "tiny-no-context"]
 
 
 def assert_no_report(reports: Path) -> None:

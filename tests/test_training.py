@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback, set_seed
 
-from tests.conftest import ROOT, data_overrides
+from tests.helpers import ROOT, data_overrides
 from train.cli.train import main
 from train.config import load_config
 from train.data.scheme import load_scheme

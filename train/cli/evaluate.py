@@ -12,26 +12,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
 from train.evaluation.scoring import evaluate_checkpoint, write_results
-from train.modeling.checkpoint import resolve_model_path
+from train.modeling.checkpoint import open_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Score a checkpoint on the test split or a labelled JSONL file.")
     parser.add_argument("--model", help="checkpoint directory (default: models/latest)")
     parser.add_argument("--data", help="labelled JSONL in the annotation format (default: the test split)")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the test split")
     parser.add_argument("--out", help="metrics.json path (default: <model>/eval/<data name>/metrics.json)")
     args = parser.parse_args(argv)
     try:
-        model_path = resolve_model_path(args.model)
-        result = evaluate_checkpoint(model_path, args.data, load_config(args.config).data)
+        checkpoint = open_checkpoint(args.model)
+        result = evaluate_checkpoint(checkpoint, args.data)
     except UserError as e:
         return exit_with(e)
     data_name = Path(args.data).stem if args.data else "test"
-    out = Path(args.out) if args.out else model_path / "eval" / data_name / "metrics.json"
+    out = Path(args.out) if args.out else checkpoint.path / "eval" / data_name / "metrics.json"
     write_results(result, out)
     topics, speaker = result["topics"], result["speaker"]
     print(f"{out}: {result['n_sentences']} sentences, topic micro-F1 {topics['micro_f1']:.3f} "

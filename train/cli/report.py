@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
 from train.evaluation.report import build_report
 from train.evaluation.stats import N_RESAMPLES
@@ -19,12 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="*", help="checkpoint directories (default: every run in models/)")
     parser.add_argument("--data", help="labelled JSONL in the annotation format (default: the test split)")
     parser.add_argument("--name", help="report name: reports/<name>/ (default: a timestamp)")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the dataset")
     parser.add_argument("--out-dir", default="reports")
     parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples")
     args = parser.parse_args(argv)
     try:
-        report = build_report(args.models, args.name, load_config(args.config).data, args.out_dir, args.data,
+        report = build_report(args.models, args.name, args.out_dir, args.data,
                               args.resamples)
     except UserError as e:
         return exit_with(e)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from train.atomic import write_directory_atomically
-from train.config import DEFAULT_CONFIG, DataConfig, load_config
 from train.errors import UserError
 from train.evaluation.baseline import THRESHOLD, train_baseline
 from train.evaluation.figures import breakdown_figure, confusion_figure, per_label_figure, reliability_figure
@@ -42,7 +40,7 @@ from train.evaluation.stats import (
     paired_bootstrap,
     resample_weights,
 )
-from train.modeling.checkpoint import LATEST, CheckpointError, check_checkpoint
+from train.modeling.checkpoint import LATEST, Checkpoint, CheckpointError
 
 HEADLINE = {key: label[0].upper() + label[1:] for key, (label, _) in HEADLINE_METRICS.items()}
 BASELINE_NAME = "baseline: TF-IDF + logistic regression"
@@ -99,7 +97,7 @@ class Section:
     markdown: str
 
 
-def discover_checkpoints(models_dir: str | Path = "models") -> list[Path]:
+def discover_checkpoints(models_dir: str | Path = "models") -> list[Checkpoint]:
     """Every complete checkpoint directory in models_dir (not the `latest` link, not hidden ones)."""
     models_dir = Path(models_dir)
     found = []
@@ -107,7 +105,7 @@ def discover_checkpoints(models_dir: str | Path = "models") -> list[Path]:
         if path.name == LATEST or path.name.startswith(".") or not path.is_dir():
             continue
         try:
-            found.append(check_checkpoint(path))
+            found.append(Checkpoint.open(path))
         except CheckpointError:
             continue
     if not found:
@@ -116,20 +114,10 @@ def discover_checkpoints(models_dir: str | Path = "models") -> list[Path]:
     return found
 
 
-def _cross_validation(model_path: Path) -> dict | None:
-    try:
-        metrics = json.loads((model_path / "metrics.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{model_path}/metrics.json: not valid JSON ({e.msg})") from None
-    cv = metrics.get("cv") if isinstance(metrics, dict) else None
-    return cv if isinstance(cv, dict) and isinstance(cv.get("summary"), dict) else None
-
-
-def _describe(model_path: Path) -> str:
-    config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
-    encoder = config.get("encoder_name_or_path", config.get("_name_or_path", "?"))
-    context = "with context" if config.get("use_context") else "no context"
-    return f"{Path(str(encoder)).name}, {config.get('num_hidden_layers', '?')} layers, {context}"
+def _describe(checkpoint: Checkpoint) -> str:
+    context = "with context" if checkpoint.use_context else "no context"
+    layers = checkpoint.model_config.get("num_hidden_layers", "?")
+    return f"{Path(checkpoint.encoder).name}, {layers} layers, {context}"
 
 
 def _unique_names(paths: list[Path]) -> list[str]:
@@ -137,13 +125,22 @@ def _unique_names(paths: list[Path]) -> list[str]:
     return [str(p) if names.count(p.name) > 1 else p.name for p in paths]
 
 
-def checkpoint_systems(model_paths: list[Path], data: LabelledData) -> list[System]:
+def checkpoint_systems(checkpoints: list[Checkpoint], data: LabelledData) -> list[System]:
     systems = []
-    for name, path in zip(_unique_names(model_paths), model_paths):
-        predictions, size = predict(path, data)
-        systems.append(System(name, _describe(path), predictions, size["parameters"], size["size_mb"],
-                              _cross_validation(path)))
+    for name, checkpoint in zip(_unique_names([c.path for c in checkpoints]), checkpoints):
+        predictions, size = predict(checkpoint, data)
+        systems.append(System(name, _describe(checkpoint), predictions, size["parameters"], size["size_mb"],
+                              checkpoint.cross_validation))
     return systems
+
+
+def _same_training_data(checkpoints: list[Checkpoint]) -> None:
+    """On the test split, every run must have been trained on the same data, or one is scored on its training set."""
+    fingerprints = {c.data_fingerprint for c in checkpoints}
+    if len(fingerprints) > 1:
+        listing = ", ".join(f"{c.name}: {c.data_fingerprint}" for c in checkpoints)
+        raise ReportError(f"the runs were trained on different data ({listing}); no test split is held out from "
+                          "all of them: compare them on a labelled file (ARGS=\"--data file.jsonl\")")
 
 
 def baseline_system(train: LabelledData, data: LabelledData) -> System:
@@ -352,17 +349,23 @@ def render_markdown(title: str, summary: str, sections: list[Section]) -> str:
     return f"# {title}\n\n{summary}\n\n" + "".join(f"## {s.title}\n\n{s.markdown}\n\n" for s in sections)
 
 
-def build_report(model_paths: list[str | Path], name: str | None = None, data_config: DataConfig | None = None,
-                 out_dir: str | Path = "reports", data_path: str | Path | None = None,
-                 n_resamples: int = N_RESAMPLES, models_dir: str | Path = "models") -> Path:
-    """Score every checkpoint and the baseline on the same data; return the report directory."""
-    paths = [check_checkpoint(p) for p in model_paths] if model_paths else discover_checkpoints(models_dir)
-    data_config = data_config or load_config(DEFAULT_CONFIG).data
-    data = load_data(paths[0], data_path, data_config)
-    for path in paths[1:]:
-        check_scheme(path, data)
-    systems = checkpoint_systems(paths, data)
-    systems.append(baseline_system(split_data(data_config, "train"), data))
+def build_report(model_paths: list[str | Path], name: str | None = None, out_dir: str | Path = "reports",
+                 data_path: str | Path | None = None, n_resamples: int = N_RESAMPLES,
+                 models_dir: str | Path = "models") -> Path:
+    """Score every checkpoint and the baseline on the same data; return the report directory.
+
+    The baseline trains on the first run's training split, rebuilt from that run's own data config.
+    """
+    checkpoints = [Checkpoint.open(p) for p in model_paths] if model_paths else discover_checkpoints(models_dir)
+    if data_path is None:
+        _same_training_data(checkpoints)
+    data = load_data(checkpoints[0], data_path)
+    for checkpoint in checkpoints[1:]:
+        check_scheme(checkpoint, data)
+    systems = checkpoint_systems(checkpoints, data)
+    first = checkpoints[0]
+    systems.append(baseline_system(split_data(first.train_config.data, "train", first.data_fingerprint, first.path),
+                                   data))
 
     scores = {s.name: score_predictions(s.predictions.topic_probs, data.topic_gold, s.predictions.speaker_probs,
                                         data.speaker_gold, list(data.scheme.topics), list(data.scheme.speakers),

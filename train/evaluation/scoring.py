@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from train.atomic import write_file_atomically
-from train.config import DEFAULT_CONFIG, DataConfig, load_config
+from train.config import DataConfig
 from train.data.annotations import read_lines, validate_record
-from train.data.build import load_built
+from train.data.build import build_dataset
 from train.data.scheme import LabelScheme, load_scheme
 from train.errors import UserError
 from train.evaluation.metrics import apply_thresholds, score_predictions
-from train.modeling.checkpoint import check_checkpoint, checkpoint_scheme, load_checkpoint, write_json
+from train.modeling.checkpoint import Checkpoint, write_json
 from train.modeling.inference import predict_probabilities
 
 WARM_UP_SENTENCES = 16
@@ -67,10 +67,22 @@ class Predictions:
         return self.speaker_probs.argmax(axis=1)
 
 
-def split_data(data_config: DataConfig, split: str = "test") -> LabelledData:
-    """A split of the built dataset (built first when missing or stale), in configs/labels.yaml's scheme."""
+def split_data(data_config: DataConfig, split: str = "test", fingerprint: str | None = None,
+               trained_by: Path | None = None) -> LabelledData:
+    """A split of the dataset built from `data_config` (built first when missing or stale).
+
+    With `fingerprint` (a run's own), the split must be the one that run was trained
+    against: once the annotations or split settings change it cannot be rebuilt, and
+    scoring on the new split would mix the run's training sentences into its test set.
+    """
     scheme = load_scheme(data_config.labels)
-    rows = load_built(data_config)[split]
+    build = build_dataset(data_config)
+    if fingerprint is not None and build.fingerprint != fingerprint:
+        raise EvaluationError(
+            f"{trained_by}: trained on data with fingerprint {fingerprint}, but its data config now builds "
+            f"{build.fingerprint} (annotations or split settings changed since), so its test split can no longer be "
+            "rebuilt; score it on a labelled file (--data file.jsonl) or retrain")
+    rows = build.dataset[split]
     if len(rows) == 0:
         raise EvaluationError(f"{data_config.build_dir}: the {split} split is empty; label more sentences")
     return LabelledData(
@@ -129,38 +141,37 @@ def jsonl_data(path: str | Path, scheme: LabelScheme, model_path: str | Path) ->
         speaker_gold=np.array([scheme.encode_speaker(r["speaker"]) for r in records], dtype=int))
 
 
-def load_data(model_path: str | Path, data_path: str | Path | None, data_config: DataConfig) -> LabelledData:
-    """The data a checkpoint is scored on: a JSONL file, or the test split when none is given."""
-    scheme = checkpoint_scheme(model_path)
+def load_data(checkpoint: Checkpoint, data_path: str | Path | None) -> LabelledData:
+    """The data a checkpoint is scored on: a JSONL file, or the test split of the data it was trained on."""
     if data_path is not None:
-        return jsonl_data(data_path, scheme, model_path)
-    data = split_data(data_config)
-    check_scheme(model_path, data)
+        return jsonl_data(data_path, checkpoint.scheme, checkpoint.path)
+    data = split_data(checkpoint.train_config.data, fingerprint=checkpoint.data_fingerprint,
+                      trained_by=checkpoint.path)
+    check_scheme(checkpoint, data)
     return data
 
 
-def check_scheme(model_path: str | Path, data: LabelledData) -> None:
-    scheme = checkpoint_scheme(model_path)
-    if scheme != data.scheme:
+def check_scheme(checkpoint: Checkpoint, data: LabelledData) -> None:
+    if checkpoint.scheme != data.scheme:
         raise EvaluationError(
-            f"{model_path}: checkpoint labels differ from those of {data.source} "
-            f"(checkpoint topics: {', '.join(scheme.topics)}; speakers: {', '.join(scheme.speakers)}); "
-            "score it on data labelled in its own scheme")
+            f"{checkpoint.path}: checkpoint labels differ from those of {data.source} "
+            f"(checkpoint topics: {', '.join(checkpoint.scheme.topics)}; speakers: "
+            f"{', '.join(checkpoint.scheme.speakers)}); score it on data labelled in its own scheme")
 
 
-def predict(model_path: str | Path, data: LabelledData) -> tuple[Predictions, dict]:
+def predict(checkpoint: Checkpoint, data: LabelledData) -> tuple[Predictions, dict]:
     """Probabilities for every sentence, timed after a warm-up batch, and the model's size."""
-    model, tokenizer = load_checkpoint(model_path)
+    model, tokenizer = checkpoint.load()
     predict_probabilities(model, tokenizer, data.texts[:WARM_UP_SENTENCES], data.contexts[:WARM_UP_SENTENCES])
     start = time.perf_counter()
     topic_probs, speaker_probs = predict_probabilities(model, tokenizer, data.texts, data.contexts)
     elapsed = time.perf_counter() - start
     size = {
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "size_mb": (Path(model_path) / "model.safetensors").stat().st_size / 1e6,
+        "size_mb": sum(f.stat().st_size for f in checkpoint.path.glob("*.safetensors")) / 1e6,
         "device": f"cpu ({torch.get_num_threads()} threads)",
     }
-    predictions = Predictions(topic_probs, speaker_probs, list(model.config.topic_thresholds),
+    predictions = Predictions(topic_probs, speaker_probs, list(checkpoint.thresholds),
                               len(data) / elapsed if elapsed > 0 else float("inf"))
     return predictions, size
 
@@ -182,14 +193,12 @@ def sentence_records(data: LabelledData, predictions: Predictions) -> list[dict]
     } for i in range(len(data))]
 
 
-def evaluate_checkpoint(model_path: str | Path, data_path: str | Path | None = None,
-                        data_config: DataConfig | None = None) -> dict:
+def evaluate_checkpoint(checkpoint: Checkpoint, data_path: str | Path | None = None) -> dict:
     """metrics.json's content, plus "predictions": one record per sentence."""
-    model_path = check_checkpoint(model_path)
-    data = load_data(model_path, data_path, data_config or load_config(DEFAULT_CONFIG).data)
-    predictions, size = predict(model_path, data)
+    data = load_data(checkpoint, data_path)
+    predictions, size = predict(checkpoint, data)
     return {
-        "model": str(model_path), "data": data.source, **score(data, predictions),
+        "model": str(checkpoint.path), "data": data.source, **score(data, predictions),
         "sentences_per_second": predictions.sentences_per_second, **size,
         "predictions": sentence_records(data, predictions),
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ import torch
 from transformers import AutoTokenizer
 
 from train.atomic import write_file_atomically
+from train.config import Config, load_config
 from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.modeling.bert import BertForNewsTagging
@@ -36,6 +38,66 @@ LATEST = "latest"
 
 class CheckpointError(UserError):
     """A path that is not a complete checkpoint of this tool."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A run directory opened and validated once: everything a reader needs to trust it.
+
+    Prediction, evaluation and reports take this object, so they score with the
+    run's own thresholds, labels and data config rather than today's defaults.
+    """
+    path: Path
+    scheme: LabelScheme
+    thresholds: tuple[float, ...]
+    use_context: bool
+    model_config: dict
+    train_config: Config
+    data_fingerprint: str | None
+    metrics: dict
+
+    @classmethod
+    def open(cls, path: str | Path) -> Checkpoint:
+        path = check_checkpoint(path)
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        try:
+            metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{path}/metrics.json: not valid JSON ({e.msg}); the run directory is damaged")
+        dataset = path / "dataset.json"
+        fingerprint = json.loads(dataset.read_text(encoding="utf-8")).get("fingerprint") if dataset.is_file() else None
+        return cls(path=path, scheme=LabelScheme(tuple(config["topics"]), tuple(config["speakers"])),
+                   thresholds=tuple(config["topic_thresholds"]), use_context=bool(config.get("use_context")),
+                   model_config=config, train_config=load_config(path / "train_config.yaml"),
+                   data_fingerprint=fingerprint, metrics=metrics if isinstance(metrics, dict) else {})
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def encoder(self) -> str:
+        return str(self.model_config.get("encoder_name_or_path", self.model_config.get("_name_or_path", "?")))
+
+    @property
+    def random_weights(self) -> bool:
+        return self.train_config.model.random_init
+
+    @property
+    def cross_validation(self) -> dict | None:
+        cv = self.metrics.get("cv")
+        return cv if isinstance(cv, dict) and isinstance(cv.get("summary"), dict) else None
+
+    def load(self, device: str | torch.device = "cpu"):
+        """(model in eval mode, tokenizer)."""
+        model = BertForNewsTagging.from_pretrained(self.path, local_files_only=True).to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        return model, tokenizer
+
+
+def open_checkpoint(model: str | Path | None, models_dir: str | Path = "models") -> Checkpoint:
+    """The given checkpoint, or the latest successful run when none is given, opened once."""
+    return Checkpoint.open(resolve_model_path(model, models_dir))
 
 
 def check_checkpoint(path: str | Path) -> Path:
@@ -54,15 +116,7 @@ def check_checkpoint(path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     """(model in eval mode, tokenizer) from a checkpoint directory."""
-    path = check_checkpoint(path)
-    model = BertForNewsTagging.from_pretrained(path, local_files_only=True).to(device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return model, tokenizer
-
-
-def checkpoint_scheme(path: str | Path) -> LabelScheme:
-    config = json.loads((check_checkpoint(path) / "config.json").read_text(encoding="utf-8"))
-    return LabelScheme(topics=tuple(config["topics"]), speakers=tuple(config["speakers"]))
+    return Checkpoint.open(path).load(device)
 
 
 def resolve_model_path(model: str | Path | None, models_dir: str | Path = "models") -> Path:

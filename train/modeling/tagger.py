@@ -11,7 +11,7 @@ import torch
 from train.data.segment import split_sentences
 from train.errors import UsageError
 from train.evaluation.metrics import apply_thresholds
-from train.modeling.checkpoint import load_checkpoint, resolve_model_path
+from train.modeling.checkpoint import open_checkpoint
 from train.modeling.inference import predict_probabilities
 
 SCORE_DECIMALS = 4
@@ -45,7 +45,7 @@ class Tagger:
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if int8 and device.type != "cpu":
             raise UsageError("--int8 runs on CPU only; on a GPU the model runs in bf16")
-        model, tokenizer = load_checkpoint(resolve_model_path(path), device)
+        model, tokenizer = open_checkpoint(path).load(device)
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             model = model.to(torch.bfloat16)
         if int8:
