@@ -3,15 +3,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, make_project
 from train.cli.data import main
 from train.config import load_config
 from train.data.annotations import DataError, load_articles
-from train.data.build import build_dataset, fingerprint_inputs
+from train.data.build import build_dataset, fingerprint_inputs, floor_shortfalls
 from train.data.scheme import load_scheme
 from train.data.segment import split_sentences
 
 SEED_SENTENCE_COUNTS = {"000_6121d04cb6a2ecdd": 40, "004_7b4b3a878ca4dd7e": 16}
+
+
+def corpus_size(root: Path = ROOT) -> int:
+    return sum(len(p.read_text(encoding="utf-8").splitlines()) for p in (root / "data/annotations").glob("*.jsonl"))
 
 
 def data_config(project: Path):
@@ -55,7 +59,8 @@ def test_label_encoding_round_trips():
 
 def test_segmentation_of_the_seeds_is_stable():
     articles = load_articles(ROOT / "seeds/articles.yaml")
-    assert {a: len(article.sentences) for a, article in articles.items()} == SEED_SENTENCE_COUNTS
+    seeds = {a: len(article.sentences) for a, article in articles.items() if article.kind == "seed"}
+    assert seeds == SEED_SENTENCE_COUNTS
     sentences = split_sentences((ROOT / "seeds/004_7b4b3a878ca4dd7e.txt").read_text(encoding="utf-8"))
     # The Markdown image line becomes its caption; headings stay sentences of their own.
     assert sentences[0] == "Украина, Иран и санкции."
@@ -80,7 +85,7 @@ def test_build_writes_splits_folds_and_skips_when_unchanged(project, capsys):
     assert "built" in out and "topic:nato" in out and "speaker:putin" in out
     build = project / "data/build"
     manifest = json.loads((build / "manifest.json").read_text())
-    assert sum(manifest["sizes"].values()) == 56
+    assert sum(manifest["sizes"].values()) == corpus_size(project)
     folds = json.loads((build / "folds.json").read_text())
     assert sorted(set(folds["folds"].values())) == [0, 1, 2, 3, 4]
     assert main([]) == 0
@@ -110,7 +115,10 @@ def test_splits_never_share_a_sentence(project):
     for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
         assert not ids[a] & ids[b]
         assert not texts[a] & texts[b]
-    assert sum(len(v) for v in ids.values()) == 56
+    assert sum(len(v) for v in ids.values()) == corpus_size(project)
+    articles = {s: set(dataset[s]["article"]) for s in dataset}
+    assert not articles["train"] & articles["validation"] and not articles["train"] & articles["test"]
+    assert not articles["validation"] & articles["test"]
 
 
 def test_context_is_the_previous_sentence_of_the_same_article(project):
@@ -175,7 +183,8 @@ def test_dropping_in_another_outlets_file_adds_its_sentences(project):
     dataset = build_dataset(data_config(project)).dataset
     added = [r for s in dataset for r in dataset[s] if r["article"] == "tass-1"]
     assert len(added) == 2 and {r["outlet"] for r in added} == {"TASS"}
-    assert sum(len(dataset[s]) for s in dataset) == 58
+    assert sum(len(dataset[s]) for s in dataset) == corpus_size(project)
+    assert {r["kind"] for r in added} == {"imported"}
 
 
 def test_template_lists_a_new_articles_sentences(project, capsys):
@@ -189,3 +198,28 @@ def test_a_bad_label_is_reported_once_not_also_as_a_missing_label(project, capsy
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "unknown speaker 'lavrov'" in err and "has no label" not in err
+
+
+def test_no_article_spans_two_folds(project):
+    dataset = build_dataset(data_config(project)).dataset
+    fold_of: dict[str, set[int]] = {}
+    for split in dataset:
+        for row in dataset[split]:
+            fold_of.setdefault(row["article"], set()).add(row["fold"])
+    assert all(len(folds) == 1 for folds in fold_of.values())
+    assert sorted({f for folds in fold_of.values() for f in folds}) == [0, 1, 2, 3, 4]
+
+
+def test_the_corpus_meets_its_class_floors(tmp_path):
+    project = make_project(tmp_path, n_articles=10_000)
+    dataset = build_dataset(data_config(project)).dataset
+    assert floor_shortfalls(dataset, load_scheme(ROOT / "configs/labels.yaml")) == []
+    kinds = {row["kind"] for split in dataset for row in dataset[split]}
+    assert kinds == {"seed", "authored"}
+
+
+def test_an_article_without_a_source_kind_is_refused(project):
+    seeds = project / "seeds/articles.yaml"
+    seeds.write_text(seeds.read_text(encoding="utf-8").replace("  kind: seed\n", "", 1), encoding="utf-8")
+    with pytest.raises(DataError, match="entry 1: missing kind"):
+        load_articles(seeds)

@@ -7,7 +7,8 @@ import sys
 
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.annotations import annotation_template, load_articles
-from train.data.build import build_dataset
+from train.data.build import build_dataset, floor_shortfalls
+from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
 
 
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     state = "unchanged, build skipped" if result.skipped else "built"
     print(f"{result.path}: {state} (fingerprint {result.fingerprint})")
     print(result.table)
+    shortfalls = floor_shortfalls(result.dataset, load_scheme(config.labels))
+    print("class floors (every speaker 40, every topic 30): " + ("met" if not shortfalls else
+                                                                  "NOT met: " + ", ".join(shortfalls)))
     return 0
 
 

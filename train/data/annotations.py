@@ -18,6 +18,10 @@ from train.data.segment import sentences_with_lines
 from train.errors import UserError
 
 REQUIRED_FIELDS = ("article", "index", "text", "topics", "speaker")
+ARTICLE_FIELDS = ("id", "outlet", "date", "language", "source", "kind")
+# seed: scraped pages the project began with; authored: written for the corpus (facts from public
+# coverage, sentences ours); imported: labelled elsewhere and dropped into data/annotations/.
+SOURCE_KINDS = ("seed", "authored", "imported")
 
 
 class DataError(UserError):
@@ -39,6 +43,9 @@ class Article:
     language: str
     source: Path
     sentences: list[tuple[int, str]]  # (line in the source file, sentence)
+    kind: str = "seed"
+    event: str = ""
+    outlet_voice: str = ""
 
 
 def read_lines(path: Path) -> list[str]:
@@ -55,16 +62,23 @@ def load_articles(seeds_file: str | Path) -> dict[str, Article]:
     seeds_file = Path(seeds_file)
     if not seeds_file.is_file():
         raise DataError([f"{seeds_file}:1: seed metadata file not found; create it with one entry per article"])
-    entries = yaml.safe_load(seeds_file.read_text(encoding="utf-8")) or []
+    try:
+        entries = yaml.safe_load("\n".join(read_lines(seeds_file))) or []
+    except yaml.YAMLError as e:
+        line = e.problem_mark.line + 1 if getattr(e, "problem_mark", None) else 1
+        raise DataError([f"{seeds_file}:{line}: not valid YAML ({getattr(e, 'problem', e)}); fix the entry"]) from None
     if not isinstance(entries, list):
         raise DataError([f"{seeds_file}:1: expected a list of articles (id, outlet, date, language, source)"])
     articles: dict[str, Article] = {}
     errors = []
     for number, entry in enumerate(entries, start=1):
         where = f"{seeds_file}: entry {number}"
-        missing = [k for k in ("id", "outlet", "date", "language", "source") if not isinstance(entry, dict) or k not in entry]
+        missing = [k for k in ARTICLE_FIELDS if not isinstance(entry, dict) or k not in entry]
         if missing:
-            errors.append(f"{where}: missing {', '.join(missing)}; every article needs id, outlet, date, language, source")
+            errors.append(f"{where}: missing {', '.join(missing)}; every article needs {', '.join(ARTICLE_FIELDS)}")
+            continue
+        if entry["kind"] not in SOURCE_KINDS[:2]:
+            errors.append(f"{where}: kind {entry['kind']!r} must be seed or authored (imported data has no seed entry)")
             continue
         article_id = str(entry["id"])
         source = seeds_file.parent / str(entry["source"])
@@ -75,7 +89,8 @@ def load_articles(seeds_file: str | Path) -> dict[str, Article]:
         else:
             text = source.read_text(encoding="utf-8")
             articles[article_id] = Article(article_id, str(entry["outlet"]), str(entry["date"]), str(entry["language"]),
-                                           source, sentences_with_lines(text))
+                                           source, sentences_with_lines(text), str(entry["kind"]),
+                                           str(entry.get("event", "")), str(entry.get("outlet_voice", "")))
     if errors:
         raise DataError(errors)
     return articles

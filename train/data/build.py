@@ -18,15 +18,15 @@ import datasets
 import numpy as np
 import yaml
 from datasets import Dataset, DatasetDict, load_from_disk
-from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
 from train.atomic import write_directory_atomically
 from train.config import DataConfig
 from train.data.annotations import Article, DataError, load_annotations, load_articles
 from train.data.scheme import LabelScheme, SchemeError, load_scheme
+from train.data.splits import assign_groups, connected_groups
 
 # Bump when the build logic changes so that old builds are not reused.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
 SPLITS = ("train", "validation", "test")
 
 
@@ -51,6 +51,8 @@ def _examples(records: list[dict], scheme: LabelScheme, articles: dict[str, Arti
             "article": article_id,
             "outlet": article.outlet if article else str(record.get("outlet", "")),
             "date": article.date if article else str(record.get("date", "")),
+            "kind": article.kind if article else "imported",
+            "event": article.event if article else str(record.get("event", "")),
             "index": index,
             "text": record["text"],
             "context": previous["text"] if previous else "",
@@ -73,42 +75,17 @@ def _stratification_matrix(examples: list[dict], scheme: LabelScheme) -> np.ndar
 
 
 def assign_splits(examples: list[dict], scheme: LabelScheme, config: DataConfig) -> tuple[list[str], list[int]]:
-    """Split name and CV fold for every example.
-
-    Identical texts (the same boilerplate on two pages) are grouped so that one
-    text never lands on both sides of a split.
-    """
-    groups: dict[str, list[int]] = {}
-    for i, ex in enumerate(examples):
-        groups.setdefault(ex["text"], []).append(i)
-    representatives = [members[0] for members in groups.values()]
-    y = _stratification_matrix([examples[i] for i in representatives], scheme)
-    positions = np.arange(len(representatives))
-
-    held_out = config.validation_fraction + config.test_fraction
-    outer = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=held_out, random_state=config.seed)
-    train_pos, held_pos = next(outer.split(positions, y))
-    inner = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=config.test_fraction / held_out,
-                                             random_state=config.seed)
-    validation_rel, test_rel = next(inner.split(held_pos, y[held_pos]))
-    group_split = {}
-    for pos in train_pos:
-        group_split[pos] = "train"
-    for pos in held_pos[validation_rel]:
-        group_split[pos] = "validation"
-    for pos in held_pos[test_rel]:
-        group_split[pos] = "test"
-
-    kfold = MultilabelStratifiedKFold(n_splits=config.n_folds, shuffle=True, random_state=config.seed)
-    group_fold = {}
-    for fold, (_, fold_pos) in enumerate(kfold.split(positions, y)):
-        for pos in fold_pos:
-            group_fold[pos] = fold
-
-    splits, folds = [""] * len(examples), [0] * len(examples)
-    for pos, members in enumerate(groups.values()):
-        for i in members:
-            splits[i], folds[i] = group_split[pos], group_fold[pos]
+    """Split name and CV fold for every example, whole articles at a time (see train/data/splits.py)."""
+    groups = connected_groups([ex["article"] for ex in examples], [ex["text"] for ex in examples])
+    y = _stratification_matrix(examples, scheme)
+    train_fraction = 1.0 - config.validation_fraction - config.test_fraction
+    bins = assign_groups(y, groups, [train_fraction, config.validation_fraction, config.test_fraction], config.seed)
+    splits = [SPLITS[b] for b in bins]
+    empty = [name for name in SPLITS if name not in splits]
+    if empty:
+        raise DataError([f"{config.annotations_dir}: only {max(groups) + 1} article group(s), too few to hold out "
+                         f"{' and '.join(empty)} by article; label more articles"])
+    folds = assign_groups(y, groups, [1.0 / config.n_folds] * config.n_folds, config.seed)
     return splits, folds
 
 
@@ -145,6 +122,20 @@ def label_table(dataset: DatasetDict, scheme: LabelScheme) -> str:
     lines = [f"{'label':<{width}}  " + "  ".join(f"{c:>10}" for c in columns)]
     lines += [f"{r:<{width}}  " + "  ".join(f"{counts[c][r]:>10}" for c in columns) for r in rows]
     return "\n".join(lines)
+
+
+SPEAKER_FLOOR = 40
+TOPIC_FLOOR = 30
+
+
+def floor_shortfalls(dataset: DatasetDict, scheme: LabelScheme) -> list[str]:
+    """Labels with fewer sentences than the corpus floor (every speaker 40, every topic 30), across all splits."""
+    speakers, topics = Counter(), Counter()
+    for split in SPLITS:
+        speakers.update(dataset[split]["speaker"])
+        topics.update(t for row in dataset[split]["topics"] for t in row)
+    return [f"speaker:{s} {speakers[s]} < {SPEAKER_FLOOR}" for s in scheme.speakers if speakers[s] < SPEAKER_FLOOR] + \
+        [f"topic:{t} {topics[t]} < {TOPIC_FLOOR}" for t in scheme.topics if topics[t] < TOPIC_FLOOR]
 
 
 def build_dataset(config: DataConfig, force: bool = False) -> BuildResult:
