@@ -16,6 +16,7 @@ groups), so one call estimates every bootstrap resample at once.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,7 +126,9 @@ def resampled_sums(features: np.ndarray, n_resamples: int, seed: int) -> np.ndar
 
 
 def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Low and high percentile bounds over the first axis (the resamples)."""
+    """Low and high percentile bounds over the first axis (the resamples); NaN where every resample is NaN."""
     tail = (1 - level) / 2 * 100
-    low, high = np.nanpercentile(samples, [tail, 100 - tail], axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a share with no sentences under it stays NaN
+        low, high = np.nanpercentile(samples, [tail, 100 - tail], axis=0)
     return low, high
