@@ -10,11 +10,11 @@ OUT ?= predictions.jsonl
 MODELS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data train cv test bench predict evaluate report clean
+.PHONY: help venv data train cv test bench predict evaluate report coverage clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: CONFIG=$(CONFIG) ARGS='key=value ...' RESUME=1 MODEL=models/<run> IN=path OUT=file MODELS='models/a models/b'"
+	@echo "  variables: CONFIG=$(CONFIG) ARGS='key=value ...' RESUME=1 MODEL=models/<run> IN=path OUT=file MODELS='models/a models/b' PRED=predictions.jsonl"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ evaluate: $(VENV)/.installed ## Score a checkpoint: MODEL=models/<run> [ARGS="--
 
 report: $(VENV)/.installed ## Compare checkpoints: MODELS="models/a models/b" (default: every run)
 	$(PY) -m train.cli.report $(MODELS) $(ARGS)
+
+coverage: $(VENV)/.installed ## Coverage page: PRED=predictions.jsonl [OUT=dir] [MODEL=models/<run>]
+	$(PY) -m train.cli.coverage $(PRED) $(if $(filter command line environment,$(origin OUT)),--out $(OUT)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 clean: ## Remove built data (not models/ or .venv)
 	rm -rf data/build

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.browser import render_in_chromium
 from tests.helpers import make_untrained_checkpoint
 from train.cli.report import main
-from train.evaluation.report import BASELINE_NAME, build_report, cv_rows, discover_checkpoints
+from train.evaluation.report import BASELINE_NAME, build_report, discover_checkpoints
+from train.evaluation.sections import cv_rows, format_p
 from train.modeling.checkpoint import write_json
 
-CHROMIUM = Path("/usr/bin/chromium")
-SECTIONS = ["headline", "paired", "cv", "per-label", "confusion", "reliability", "breakdown", "sentences"]
+SECTIONS = ["runs", "headline", "paired", "cv", "per-label", "confusion", "reliability", "breakdown", "sentences"]
 # The layout `make cv` writes: a summary per setting and the paired context effect.
 CROSS_VALIDATION = {"n_folds": 5, "seeds": [42], "summary": {
     "context": {"combined": {"mean": 0.4321, "sd": 0.0123}, "topic_macro_f1": {"mean": 0.5, "sd": 0.1}},
@@ -51,10 +50,12 @@ def test_report_has_every_section_and_row(report):
         assert f"<td>{name}" in headline
     assert re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", headline)
     paired = page.split('<section id="paired">')[1].split("</section>")[0]
-    assert paired.count("<tr>") == 1 + 2 and "p=" in paired
+    assert paired.count("<tr>") == 1 + 2 and re.search(r"p(=\d\.\d{3}|<0\.001)", paired)
     cv = page.split('<section id="cv">')[1].split("</section>")[0]
-    for row in ("tiny-context (context)", "tiny-context (no_context)", "tiny-context: context minus no context"):
+    for row in ("tiny-context (with context)", "tiny-context (without context)",
+                "tiny-context: with minus without context"):
         assert f"<td>{row}" in cv
+    assert "<th>Combined</th>" in cv and "<th>Topic macro-F1</th>" in cv
     assert "0.432 ± 0.012" in cv and "0.401 ± 0.020" in cv and "0.031 ± 0.010" in cv
     assert page.count('src="data:image/png;base64,') == 5
     assert "http://" not in page and "https://" not in page
@@ -86,35 +87,21 @@ def test_a_flat_cross_validation_summary_is_one_row():
     assert cv_rows("run", flat) == [("run", {"combined": {"mean": 0.5, "sd": 0.1}})]
 
 
-def render_in_chromium(page: Path, tmp_path: Path) -> dict[str, str]:
-    """The <body> attributes the report's self-check sets once the page has loaded."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing in CI; .ci/run installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium); the browser check runs in CI")
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000",
-               "--dump-dom", page.resolve().as_uri()]
-    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
-    body = re.search(r"<body([^>]*)>", dom)
-    assert body, f"no <body> in Chromium's DOM dump: {dom[:300]!r}"
-    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
-
-
 def test_report_renders_in_chromium_without_broken_images_or_script_errors(report, tmp_path):
-    state = render_in_chromium(report / "index.html", tmp_path)
-    assert state == {"images": "5", "broken-images": "0", "script-errors": "0"}
+    state, _ = render_in_chromium(report / "index.html", tmp_path)
+    assert state == {"images": "5", "broken-images": "0", "script-errors": "0", "external-requests": "0"}
 
 
 def test_chromium_check_catches_a_broken_image_and_a_script_error(report, tmp_path):
     page = (report / "index.html").read_text(encoding="utf-8")
     broken = page.replace('src="data:image/png;base64,', 'src="data:image/png;base64,AAAA', 1)
-    broken = broken.replace("</body>", "<script>undefinedFunction();</script></body>")
+    broken = broken.replace("</body>", "<script>undefinedFunction();</script>"
+                            '<img alt="" src="https://example.org/tracker.png"></body>')
     copy = tmp_path / "broken.html"
     copy.write_text(broken, encoding="utf-8")
-    state = render_in_chromium(copy, tmp_path)
-    assert state["broken-images"] == "1" and state["script-errors"] == "1"
+    state, _ = render_in_chromium(copy, tmp_path)
+    assert state["script-errors"] == "1" and state["external-requests"] == "1"
+    assert state["broken-images"] == "2"  # the damaged PNG and the blocked external one
 
 
 def test_default_models_are_every_complete_checkpoint(models, tmp_path):
@@ -151,3 +138,42 @@ def test_bad_inputs_give_one_clear_line_and_no_report(models, built_project, tmp
         err = capsys.readouterr().err
         assert named in err and "Traceback" not in err and err.count("\n") == 1, err
         assert_no_report(reports)
+
+
+def test_p_values_below_the_resolution_read_as_an_upper_bound():
+    assert [format_p(p) for p in (0.0, 0.0004, 0.001, 0.0123)] == ["p<0.001", "p<0.001", "p=0.001", "p=0.012"]
+
+
+def _png_size(png: Path) -> tuple[int, int]:
+    header = png.read_bytes()[16:24]
+    return int.from_bytes(header[:4], "big"), int.from_bytes(header[4:], "big")
+
+
+def test_a_report_of_eight_checkpoints_stays_readable(tiny_encoder, built_project, tmp_path):
+    """Eight runs differing in epochs, learning rate and context, one with random weights."""
+    from train.config import load_config, save_config
+
+    paths = []
+    for i in range(8):
+        path = make_untrained_checkpoint(tmp_path / f"run-{i}", tiny_encoder, use_context=i % 2 == 0, seed=i,
+                                         project=built_project)
+        overrides = [f"train.epochs={3 + i // 2}", f"train.learning_rate={5e-5 if i < 4 else 3e-5}"]
+        config = load_config(path / "train_config.yaml", overrides + (["model.random_init=true"] if i == 7 else []))
+        save_config(config, path / "train_config.yaml")
+        paths.append(path)
+    report = build_report(paths, name="eight", out_dir=tmp_path / "reports", n_resamples=50)
+    page = (report / "index.html").read_text(encoding="utf-8")
+    runs = page.split('<section id="runs">')[1].split("</section>")[0]
+    for column in ("epochs", "learning rate", "context"):
+        assert f"<th>{column}</th>" in runs
+    assert "<th>encoder</th>" not in runs  # the same for all eight: not a difference
+    assert "<td>run-7 (RANDOM WEIGHTS)</td>" in runs and "run-7 ran with random encoder weights" in runs
+    headline = page.split('<section id="headline">')[1].split("</section>")[0]
+    assert "epochs 4, learning rate 5e-05, context no" in headline  # run-3
+    assert headline.count("RANDOM WEIGHTS") == 2  # run-7's name and its settings
+    # A grid of at most four panels a row: the page shows it at its own width instead of squeezing one long strip.
+    for figure in ("speaker_confusion.png", "reliability.png"):
+        width, height = _png_size(report / "figures" / figure)
+        assert width <= 1350 and height > 2 * 250, (figure, width, height)
+    state, _ = render_in_chromium(report / "index.html", tmp_path)
+    assert state == {"images": "5", "broken-images": "0", "script-errors": "0", "external-requests": "0"}

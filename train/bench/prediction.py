@@ -25,7 +25,7 @@ from transformers.utils import logging as transformers_logging
 from train.data.scheme import load_scheme
 from train.data.segment import split_sentences
 from train.modeling.bert import init_model, load_tokenizer
-from train.prediction.run import Tagger, quantize_int8
+from train.modeling.tagger import Tagger, quantize_int8
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARCH = ROOT.parent / "shared/models/rubert-tiny2-arch"

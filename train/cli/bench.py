@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from train.bench.coverage import format_coverage, run_coverage_benchmark
 from train.bench.prediction import format_benchmark, run_prediction_benchmark
 from train.bench.training import DEFAULT_ARCH, MODES, format_training, run_training_benchmark, train_throughput
 
@@ -20,7 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--single", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--skip-prediction", action="store_true")
+    parser.add_argument("--coverage", type=int, metavar="ARTICLES",
+                        help="only the coverage report benchmark, on a synthetic file of this many articles")
     args = parser.parse_args(argv)
+    if args.coverage:
+        result = run_coverage_benchmark(args.coverage)
+        print(format_coverage(result))
+        Path("bench").mkdir(exist_ok=True)
+        Path("bench/coverage.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return 0
     if not Path(args.arch).is_dir():
         print(f"error: {args.arch}: architecture folder not found (see ../shared/models/README.md)", file=sys.stderr)
         return 2

@@ -1,0 +1,39 @@
+"""`make coverage`: the coverage page over a predictions file, shares corrected for the tagger's errors.
+
+    python -m train.cli.coverage predictions.jsonl [--out reports/coverage-predictions] [--model models/<run>]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from train.coverage.heldout import checkpoint_errors
+from train.coverage.page import build_coverage, default_out_dir
+from train.coverage.tables import N_RESAMPLES, SAMPLE_SIZE
+from train.errors import UserError, exit_with
+from train.modeling.checkpoint import open_checkpoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Coverage page over a predictions file (`make predict` output).")
+    parser.add_argument("predictions", help="JSONL, CSV or Parquet written by `make predict`")
+    parser.add_argument("--out", help="output directory (default: reports/coverage-<predictions name>)")
+    parser.add_argument("--model", help="the checkpoint that wrote the predictions (default: models/latest)")
+    parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples of the articles")
+    parser.add_argument("--sample", type=int, default=SAMPLE_SIZE, help="sentences kept for the sentence browser")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        checkpoint = open_checkpoint(args.model)
+        out = build_coverage(args.predictions, checkpoint.scheme, checkpoint_errors(checkpoint), str(checkpoint.path),
+                             args.out or default_out_dir(args.predictions), args.resamples, args.sample)
+    except UserError as e:
+        return exit_with(e)
+    print(out / "index.html")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""`make coverage`: the analyst's page over a predictions file, and the CSV tables behind it.
+
+    OUT/index.html     self-contained (embedded PNGs and data; no request leaves the page)
+    OUT/shares.csv     every estimate with its 95% interval and the raw share and count beside it
+    OUT/articles.csv   per article: outlet, date, url, sentences, raw speaker and topic shares
+    OUT/coverage.json  what the page was built from (also marks OUT as this tool's, safe to replace)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from train.atomic import write_directory_atomically
+from train.coverage.estimates import ADJUSTED, CALIBRATED_ECE, MIN_SEPARATION, HeldOutErrors
+from train.coverage.figures import heatmap_figure, small_multiples_figure, stacked_shares_figure, time_figure
+from train.coverage.tables import (
+    N_RESAMPLES,
+    SAMPLE_SIZE,
+    Corpus,
+    GroupShares,
+    Layout,
+    group_shares,
+    grouped,
+    period_keys,
+    read_corpus,
+)
+from train.data.scheme import LabelScheme
+from train.errors import UserError
+from train.pages import page_environment
+
+MANIFEST = "coverage.json"
+RANKED_ARTICLES = 10
+MIN_RANKED_SENTENCES = 5
+MAX_SMALL_MULTIPLES = 60
+ALL_ARTICLES = "all articles"
+
+log = logging.getLogger(__name__)
+
+
+class CoverageError(UserError):
+    """An output directory the report may not write into."""
+
+
+def default_out_dir(predictions: str | Path) -> Path:
+    return Path("reports") / f"coverage-{Path(predictions).stem}"
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Only an empty directory or an earlier coverage report may be replaced: nothing else the user had."""
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file())):
+        raise CoverageError(f"{out_dir}: exists and is not a coverage report; choose another OUT=<dir>")
+
+
+def _cells(group: GroupShares, key: str, labels: tuple[str, ...], raw_key: str) -> list[dict]:
+    raw = group.estimate[raw_key]
+    return [{"estimate": group.estimate[key][i], "low": group.low[key][i], "high": group.high[key][i],
+             "raw": raw[i], "count": int(group.counts[key][i])} for i in range(len(labels))]
+
+
+def _table(groups: list[GroupShares], key: str, labels: tuple[str, ...]) -> list[dict]:
+    return [{"name": g.name, "articles": g.articles, "sentences": g.sentences,
+             "cells": _cells(g, key, labels, f"raw_{key}")} for g in groups]
+
+
+def _pair_rows(group: GroupShares, scheme: LabelScheme) -> list[dict]:
+    rows = []
+    for t, topic in enumerate(scheme.topics):
+        rows.append({"name": topic, "sentences": int(group.counts["topic"][t]), "cells": [
+            {"estimate": group.estimate["pair"][t, s], "low": group.low["pair"][t, s],
+             "high": group.high["pair"][t, s], "raw": group.estimate["raw_pair"][t, s],
+             "count": int(group.counts["pair"][t, s])} for s in range(len(scheme.speakers))]})
+    return rows
+
+
+def rankings(corpus: Corpus, layout: Layout) -> list[dict]:
+    """For every topic and speaker, the articles with the highest share of their sentences on it."""
+    parts = layout.split(corpus.features.astype(float))
+    n = parts["sentences"][:, 0]
+    eligible = n >= MIN_RANKED_SENTENCES
+    result = []
+    for kind, labels, counts in (("topic", corpus.scheme.topics, parts["topic_counts"]),
+                                 ("speaker", corpus.scheme.speakers, parts["speaker_counts"])):
+        for column, label in enumerate(labels):
+            share = np.where(eligible, counts[:, column] / n, -1)
+            top = [i for i in np.lexsort((-counts[:, column], -share))[:RANKED_ARTICLES] if share[i] > 0]
+            result.append({"kind": kind, "label": label, "articles": [
+                {"article": corpus.articles[i], "share": share[i], "count": int(counts[i, column])} for i in top]})
+    return result
+
+
+def _write_shares_csv(path: Path, scopes: list[tuple[str, list[GroupShares]]], scheme: LabelScheme,
+                      errors: HeldOutErrors) -> None:
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["scope", "group", "articles", "sentences", "measure", "topic", "speaker", "estimate",
+                         "low", "high", "raw_share", "raw_count", "method"])
+
+        def number(value) -> str:
+            return "" if value is None or math.isnan(value) else f"{value:.4f}"
+        for scope, groups in scopes:
+            for g in groups:
+                base = [scope, g.name, g.articles, g.sentences]
+                for s, speaker in enumerate(scheme.speakers):
+                    writer.writerow([*base, "speaker_share", "", speaker, *map(number, (
+                        g.estimate["speaker"][s], g.low["speaker"][s], g.high["speaker"][s],
+                        g.estimate["raw_speaker"][s])), int(g.counts["speaker"][s]), errors.speaker_method])
+                for t, topic in enumerate(scheme.topics):
+                    writer.writerow([*base, "topic_share", topic, "", *map(number, (
+                        g.estimate["topic"][t], g.low["topic"][t], g.high["topic"][t],
+                        g.estimate["raw_topic"][t])), int(g.counts["topic"][t]), errors.topic_method])
+                    for s, speaker in enumerate(scheme.speakers):
+                        writer.writerow([*base, "speaker_share_within_topic", topic, speaker, *map(number, (
+                            g.estimate["pair"][t, s], g.low["pair"][t, s], g.high["pair"][t, s],
+                            g.estimate["raw_pair"][t, s])), int(g.counts["pair"][t, s]), errors.speaker_method])
+
+
+def _write_articles_csv(path: Path, corpus: Corpus, layout: Layout) -> None:
+    parts = layout.split(corpus.features.astype(float))
+    n = parts["sentences"]
+    speaker_share, topic_share = parts["speaker_counts"] / n, parts["topic_counts"] / n
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["article", "outlet", "date", "url", "sentences",
+                         *(f"speaker:{s}" for s in corpus.scheme.speakers), *(f"topic:{t}" for t in corpus.scheme.topics)])
+        for i, article in enumerate(corpus.articles):
+            writer.writerow([article.id, article.outlet, article.date or "", article.url, article.sentences,
+                             *(f"{v:.4f}" for v in speaker_share[i]), *(f"{v:.4f}" for v in topic_share[i])])
+
+
+def _method_notes(errors: HeldOutErrors, scheme: LabelScheme) -> dict:
+    uncorrectable = [t for t, flag in zip(scheme.topics, errors.uncorrectable_topics) if flag]
+    return {"speaker": errors.speaker_method, "topic": errors.topic_method, "adjusted": ADJUSTED,
+            "speaker_ece": errors.speaker_ece, "topic_ece": errors.topic_ece, "calibrated_ece": CALIBRATED_ECE,
+            "uncorrectable": uncorrectable if errors.topic_method == ADJUSTED else [],
+            "min_separation": MIN_SEPARATION, "held_out": errors.source, "held_out_sentences": errors.sentences}
+
+
+def build_coverage(predictions: str | Path, scheme: LabelScheme, errors: HeldOutErrors, model: str,
+                   out_dir: str | Path | None = None, n_resamples: int = N_RESAMPLES,
+                   sample_size: int = SAMPLE_SIZE) -> Path:
+    """Read the predictions once, estimate every share with intervals, and write the report directory."""
+    out_dir = Path(out_dir) if out_dir else default_out_dir(predictions)
+    check_out_dir(out_dir)
+    started = time.perf_counter()
+    corpus = read_corpus(predictions, scheme, sample_size)
+    log.info("read %d articles, %d sentences in %.1f s", len(corpus.articles), corpus.sentences,
+             time.perf_counter() - started)
+    layout = Layout(len(scheme.topics), len(scheme.speakers))
+    overall = group_shares(ALL_ARTICLES, corpus.features, layout, errors, n_resamples)
+    outlets = [group_shares(name, corpus.features[rows], layout, errors, n_resamples)
+               for name, rows in grouped(corpus, [a.outlet for a in corpus.articles]).items()]
+    keys, unit = period_keys([a.date for a in corpus.articles])
+    periods = [group_shares(name, corpus.features[rows], layout, errors, n_resamples)
+               for name, rows in grouped(corpus, keys).items()]
+    undated = keys.count(None)
+    log.info("estimated %d outlets and %d periods in %.1f s", len(outlets), len(periods),
+             time.perf_counter() - started)
+
+    figures = {
+        "speakers": stacked_shares_figure([overall, *outlets], scheme.speakers, "speaker",
+                                          "% of sentences, by speaker (estimated)"),
+        "topics": stacked_shares_figure([overall, *outlets], scheme.topics, "topic",
+                                        "% of sentences carrying each topic (estimated; a sentence may carry several)"),
+        "heatmap": heatmap_figure(overall, scheme.topics, scheme.speakers),
+        "small_multiples": small_multiples_figure(outlets[:MAX_SMALL_MULTIPLES], scheme.topics, scheme.speakers),
+    }
+    if len(periods) > 1:
+        figures["time_speakers"] = time_figure(periods, scheme.speakers, "speaker", unit)
+        figures["time_topics"] = time_figure(periods, scheme.topics, "topic", unit)
+    context = {
+        "title": f"Coverage: {Path(predictions).name}", "source": str(predictions), "model": model,
+        "generated": f"{datetime.now():%Y-%m-%d %H:%M}", "articles": len(corpus.articles),
+        "sentences": corpus.sentences, "scheme": scheme, "methods": _method_notes(errors, scheme),
+        "n_resamples": n_resamples, "figures": figures, "outlet_count": len(outlets),
+        "small_multiples_shown": min(len(outlets), MAX_SMALL_MULTIPLES),
+        "speaker_rows": _table([overall, *outlets], "speaker", scheme.speakers),
+        "topic_rows": _table([overall, *outlets], "topic", scheme.topics),
+        "pair_rows": _pair_rows(overall, scheme), "unit": unit, "periods": len(periods), "undated": undated,
+        "speaker_period_rows": _table(periods, "speaker", scheme.speakers),
+        "topic_period_rows": _table(periods, "topic", scheme.topics),
+        "rankings": rankings(corpus, layout), "min_ranked": MIN_RANKED_SENTENCES, "ranked": RANKED_ARTICLES,
+        "sample": corpus.sample, "sampled": corpus.sampled, "outlets": [g.name for g in outlets],
+    }
+    html = page_environment("train.coverage").get_template("coverage.html.j2").render(context)
+    manifest = {"predictions": str(predictions), "model": model, "articles": len(corpus.articles),
+                "sentences": corpus.sentences, "outlets": len(outlets), "periods": len(periods),
+                "speaker_method": errors.speaker_method, "topic_method": errors.topic_method,
+                "sentence_sample": len(corpus.sample), "resamples": n_resamples}
+
+    def write(staging: Path) -> None:
+        (staging / "index.html").write_text(html, encoding="utf-8")
+        _write_shares_csv(staging / "shares.csv", [("overall", [overall]), ("outlet", outlets), (unit, periods)],
+                          scheme, errors)
+        _write_articles_csv(staging / "articles.csv", corpus, layout)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+    write_directory_atomically(out_dir, write)
+    log.info("wrote %s in %.1f s", out_dir, time.perf_counter() - started)
+    return out_dir

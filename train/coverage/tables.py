@@ -1,0 +1,278 @@
+"""Streaming aggregation of a predictions file: per-article sums, a sentence sample, and shares per group.
+
+The file is read once, row by row. Each article is reduced to one vector of sums
+(sentences, speaker counts and probabilities, topic counts and probabilities, and
+topic x speaker counts and probabilities), so 100,000 articles take a few dozen MB
+whatever their length, and every group's shares and bootstrap intervals come from
+those vectors.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from train.coverage.estimates import (
+    PROBABILITY_MEAN,
+    HeldOutErrors,
+    adjusted_binary_shares,
+    adjusted_class_shares,
+    confusion_rates,
+    percentile_interval,
+    resampled_sums,
+)
+from train.data.scheme import LabelScheme
+from train.errors import UserError
+from train.prediction.writers import output_format, read_rows
+
+SAMPLE_SIZE = 2000
+N_RESAMPLES = 1000
+SEED = 20211207
+UNKNOWN_OUTLET = "unknown"
+# Periods of a day while the dated articles span at most this many days, else months.
+DAILY_SPAN_DAYS = 92
+
+
+class PredictionsError(UserError):
+    """A predictions file that cannot be read as `make predict` output; the message names file and row."""
+
+
+@dataclass
+class Article:
+    id: str
+    outlet: str
+    date: date | None
+    url: str
+    sentences: int
+
+
+@dataclass
+class Corpus:
+    """Everything the coverage report needs from one pass over the predictions file."""
+    source: Path
+    scheme: LabelScheme
+    articles: list[Article]
+    features: np.ndarray  # (articles, features): see Layout
+    sample: list[dict]
+    sentences: int = 0
+    sample_seen: int = 0
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.sample) < self.sentences
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Column positions of an article's feature vector."""
+    topics: int
+    speakers: int
+
+    @property
+    def width(self) -> int:
+        return 1 + 2 * self.speakers + 2 * self.topics + 2 * self.topics * self.speakers
+
+    def split(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+        t, k = self.topics, self.speakers
+        bounds = np.cumsum([1, k, k, t, t, t * k])
+        parts = np.split(sums, bounds, axis=-1)
+        lead = sums.shape[:-1]
+        return {"sentences": parts[0], "speaker_counts": parts[1], "speaker_probs": parts[2],
+                "topic_counts": parts[3], "topic_probs": parts[4],
+                "pair_counts": parts[5].reshape(*lead, t, k), "pair_probs": parts[6].reshape(*lead, t, k)}
+
+
+def _parse_date(value) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _scores(row: dict, key: str, prefix: str, labels: tuple[str, ...], where: str) -> list[float]:
+    scores = row.get(key)
+    try:
+        if isinstance(scores, dict):
+            return [float(scores[label]) for label in labels]
+        return [float(row[f"{prefix}:{label}"]) for label in labels]  # CSV: one column per score
+    except (KeyError, TypeError, ValueError):
+        raise PredictionsError(f"{where}: no {key} for every label of the checkpoint ({', '.join(labels)}); "
+                               "pass the MODEL that wrote this file") from None
+
+
+class _Reader:
+    def __init__(self, path: Path, scheme: LabelScheme, sample_size: int, seed: int):
+        self.path, self.scheme, self.sample_size = path, scheme, sample_size
+        self.layout = Layout(len(scheme.topics), len(scheme.speakers))
+        self.random = random.Random(seed)
+        self.corpus = Corpus(path, scheme, [], np.empty(0), [])
+        self.vectors: list[np.ndarray] = []
+        self.seen: set[str] = set()
+
+    def row(self, row: dict, where: str) -> tuple[int, list[int], list[float], list[float]]:
+        speaker = row.get("speaker")
+        if speaker not in self.scheme.speaker2id:
+            raise PredictionsError(f"{where}: speaker {speaker!r} is not one of the checkpoint's "
+                                   f"({', '.join(self.scheme.speakers)}); pass the MODEL that wrote this file")
+        topics = row.get("topics") or []
+        unknown = [t for t in topics if t not in self.scheme.topic2id]
+        if unknown:
+            raise PredictionsError(f"{where}: topic {unknown[0]!r} is not one of the checkpoint's "
+                                   f"({', '.join(self.scheme.topics)}); pass the MODEL that wrote this file")
+        return (self.scheme.speaker2id[speaker], [self.scheme.topic2id[t] for t in topics],
+                _scores(row, "topic_scores", "topic", self.scheme.topics, where),
+                _scores(row, "speaker_scores", "speaker", self.scheme.speakers, where))
+
+    def finish_article(self, rows: list[dict], parsed: list[tuple], where: str) -> None:
+        first = rows[0]
+        article_id = str(first["article"])
+        if article_id in self.seen:
+            raise PredictionsError(f"{where}: article {article_id!r} appears twice, apart; the file is not one "
+                                   "`make predict` output (concatenated runs?)")
+        self.seen.add(article_id)
+        outlet = str(first.get("outlet") or UNKNOWN_OUTLET)
+        self.corpus.articles.append(Article(article_id, outlet, _parse_date(first.get("date")),
+                                            str(first.get("url") or ""), len(rows)))
+        k, t = self.layout.speakers, self.layout.topics
+        speaker_onehot = np.zeros((len(rows), k))
+        speaker_onehot[np.arange(len(rows)), [p[0] for p in parsed]] = 1
+        topic_pred = np.zeros((len(rows), t))
+        for i, (_, topics, _, _) in enumerate(parsed):
+            topic_pred[i, topics] = 1
+        topic_probs = np.array([p[2] for p in parsed])
+        speaker_probs = np.array([p[3] for p in parsed])
+        self.vectors.append(np.concatenate([
+            [len(rows)], speaker_onehot.sum(0), speaker_probs.sum(0), topic_pred.sum(0), topic_probs.sum(0),
+            (topic_pred.T @ speaker_onehot).ravel(), (topic_probs.T @ speaker_probs).ravel()]).astype(np.float32))
+        self.sample_sentences(rows, parsed, outlet)
+
+    def sample_sentences(self, rows: list[dict], parsed: list[tuple], outlet: str) -> None:
+        """Reservoir sampling (Algorithm R): every sentence of the file is equally likely to be kept."""
+        corpus = self.corpus
+        for i, row in enumerate(rows):
+            corpus.sample_seen += 1
+            if len(corpus.sample) < self.sample_size:
+                slot = len(corpus.sample)
+                corpus.sample.append({})
+            else:
+                slot = self.random.randrange(corpus.sample_seen)
+                if slot >= self.sample_size:
+                    continue
+            corpus.sample[slot] = {
+                "outlet": outlet, "article": str(row["article"]), "date": str(row.get("date") or ""),
+                "index": row.get("index", i), "text": str(row.get("text", "")),
+                "before": str(rows[i - 1].get("text", "")) if i > 0 else "",
+                "after": str(rows[i + 1].get("text", "")) if i + 1 < len(rows) else "",
+                "topics": [self.scheme.topics[j] for j in parsed[i][1]],
+                "speaker": self.scheme.speakers[parsed[i][0]], "confidence": round(max(parsed[i][3]), 3)}
+
+
+def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE, seed: int = SEED) -> Corpus:
+    """One streaming pass over a `make predict` output (JSONL, CSV or Parquet)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionsError(f"{path}: predictions file not found; write one with `make predict`")
+    fmt = output_format(path, None)
+    reader = _Reader(path, scheme, sample_size, seed)
+    rows: list[dict] = []
+    parsed: list[tuple] = []
+    number = 0
+    try:
+        for number, row in enumerate(read_rows(path, fmt), start=1):
+            where = f"{path}:{number + (fmt == 'csv')}" if fmt != "parquet" else f"{path}: row {number}"
+            if not isinstance(row, dict) or "article" not in row:
+                raise PredictionsError(f"{where}: not a prediction row (no 'article'); expected `make predict` "
+                                       "output")
+            if rows and str(row["article"]) != str(rows[0]["article"]):
+                reader.finish_article(rows, parsed, where)
+                rows, parsed = [], []
+            rows.append(row)
+            parsed.append(reader.row(row, where))
+    except json.JSONDecodeError as e:
+        raise PredictionsError(f"{path}:{number + 1}: invalid JSON ({e.msg}); expected `make predict` output") from None
+    except (csv.Error, OSError) as e:
+        raise PredictionsError(f"{path}: cannot be read as {fmt} ({e})") from None
+    if rows:
+        reader.finish_article(rows, parsed, f"{path}:{number}")
+    corpus = reader.corpus
+    if not corpus.articles:
+        raise PredictionsError(f"{path}: no prediction rows; expected `make predict` output")
+    corpus.features = np.vstack(reader.vectors)
+    corpus.sentences = int(corpus.features[:, 0].sum())
+    return corpus
+
+
+def shares(sums: np.ndarray, layout: Layout, errors: HeldOutErrors) -> dict[str, np.ndarray]:
+    """Raw and corrected shares from feature sums (any leading dimensions).
+
+    speaker: share of sentences by speaker; topic: share of sentences carrying each
+    topic; pair: within each topic's sentences, the share by speaker.
+    """
+    parts = layout.split(np.asarray(sums, dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = parts["sentences"]
+        raw_speaker = parts["speaker_counts"] / n
+        raw_topic = parts["topic_counts"] / n
+        raw_pair = parts["pair_counts"] / parts["topic_counts"][..., None]
+        rates = confusion_rates(errors.speaker_confusion)
+        if errors.speaker_method == PROBABILITY_MEAN:
+            speaker = parts["speaker_probs"] / n
+            pair = parts["pair_probs"] / parts["topic_probs"][..., None]
+        else:
+            speaker = adjusted_class_shares(raw_speaker, rates)
+            pair = adjusted_class_shares(np.nan_to_num(raw_pair), rates)
+            pair[np.isnan(raw_pair)] = np.nan
+        if errors.topic_method == PROBABILITY_MEAN:
+            topic = parts["topic_probs"] / n
+        else:
+            topic = adjusted_binary_shares(raw_topic, errors.topic_true_positive_rate, errors.topic_false_positive_rate)
+    return {"speaker": speaker, "topic": topic, "pair": pair,
+            "raw_speaker": raw_speaker, "raw_topic": raw_topic, "raw_pair": raw_pair}
+
+
+@dataclass
+class GroupShares:
+    """One group's (all articles, an outlet, a period) estimates with 95% intervals, and its raw counts."""
+    name: str
+    articles: int
+    sentences: int
+    estimate: dict[str, np.ndarray]
+    low: dict[str, np.ndarray]
+    high: dict[str, np.ndarray]
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def group_shares(name: str, features: np.ndarray, layout: Layout, errors: HeldOutErrors,
+                 n_resamples: int = N_RESAMPLES, seed: int = SEED) -> GroupShares:
+    estimate = shares(features.sum(axis=0, dtype=float), layout, errors)
+    resampled = shares(resampled_sums(features, n_resamples, seed), layout, errors)
+    low, high = {}, {}
+    for key in ("speaker", "topic", "pair"):
+        low[key], high[key] = percentile_interval(resampled[key])
+    parts = layout.split(features.sum(axis=0, dtype=float))
+    return GroupShares(name, len(features), int(parts["sentences"][0]), estimate, low, high,
+                       {"speaker": parts["speaker_counts"], "topic": parts["topic_counts"],
+                        "pair": parts["pair_counts"]})
+
+
+def period_keys(dates: list[date | None]) -> tuple[list[str | None], str]:
+    """Each article's period (a day, or a month when the dates span more than DAILY_SPAN_DAYS) and its unit."""
+    known = [d for d in dates if d]
+    daily = bool(known) and (max(known) - min(known)).days <= DAILY_SPAN_DAYS
+    unit = "day" if daily else "month"
+    return [(d.isoformat() if daily else d.strftime("%Y-%m")) if d else None for d in dates], unit
+
+
+def grouped(corpus: Corpus, keys: list[str | None]) -> dict[str, np.ndarray]:
+    """Row indices of corpus.features per key, keys in sorted order; None (no key) is left out."""
+    order: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            order.setdefault(key, []).append(i)
+    return {key: np.asarray(order[key]) for key in sorted(order)}
