@@ -10,7 +10,7 @@ OUT ?= predictions.jsonl
 MODELS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data train cv test bench predict evaluate report coverage clean
+.PHONY: help venv data agreement train cv test bench predict evaluate report coverage clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ train: $(VENV)/.installed ## Fine-tune the model (CONFIG=..., ARGS="train.epochs
 
 cv: $(VENV)/.installed ## Cross-validate the latest run's config (MODEL=...): mean ± sd, added to its model card
 	$(PY) -m train.cli.cv $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+agreement: $(VENV)/.installed ## Inter-annotator agreement on the double-annotated articles
+	$(PY) -m train.cli.agreement
 
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q

@@ -1,0 +1,90 @@
+"""Inter-annotator agreement between two independent labellings of the same articles (pure functions).
+
+Speaker: Cohen's kappa (chance-corrected, one label per sentence). Topics: micro-F1
+of one annotator against the other, which is symmetric for micro-averaging.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score, f1_score
+
+from train.data.annotations import DataError, read_lines, validate_record
+from train.data.scheme import LabelScheme
+
+
+@dataclass
+class Agreement:
+    articles: int
+    sentences: int
+    speaker_kappa: float
+    speaker_accuracy: float
+    topic_micro_f1: float
+    topic_f1: dict[str, float]
+    disagreements: list[dict]
+
+
+def read_labelling(directory: Path, scheme: LabelScheme) -> dict[tuple[str, int], dict]:
+    """Every record of every *.jsonl in `directory`, by (article, index), validated."""
+    records, errors = {}, []
+    for path in sorted(directory.glob("*.jsonl")):
+        for number, line in enumerate(read_lines(path), start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                errors.append(f"{where}: invalid JSON ({e.msg})")
+                continue
+            errors.extend(problems := validate_record(record, where, scheme))
+            if not problems:
+                records[(record["article"], record["index"])] = record
+    if errors:
+        raise DataError(errors)
+    return records
+
+
+def agreement(first: dict[tuple[str, int], dict], second: dict[tuple[str, int], dict],
+              scheme: LabelScheme) -> Agreement:
+    """Agreement on the sentences both labelled; every other sentence is an error (they must cover the same)."""
+    if set(first) != set(second):
+        only = sorted(set(first) ^ set(second))[:5]
+        raise DataError([f"the two labellings cover different sentences, e.g. {only}; label the same whole articles"])
+    keys = sorted(first)
+    speakers_a = [first[k]["speaker"] for k in keys]
+    speakers_b = [second[k]["speaker"] for k in keys]
+    topics_a = np.array([scheme.encode_topics(first[k]["topics"]) for k in keys])
+    topics_b = np.array([scheme.encode_topics(second[k]["topics"]) for k in keys])
+    disagreements = [{"article": k[0], "index": k[1], "text": first[k]["text"],
+                      "first": {"topics": sorted(first[k]["topics"]), "speaker": first[k]["speaker"]},
+                      "second": {"topics": sorted(second[k]["topics"]), "speaker": second[k]["speaker"]}}
+                     for k in keys if first[k]["speaker"] != second[k]["speaker"]
+                     or set(first[k]["topics"]) != set(second[k]["topics"])]
+    return Agreement(
+        articles=len({k[0] for k in keys}), sentences=len(keys),
+        speaker_kappa=float(cohen_kappa_score(speakers_a, speakers_b)),
+        speaker_accuracy=float(np.mean([a == b for a, b in zip(speakers_a, speakers_b)])),
+        topic_micro_f1=float(f1_score(topics_a, topics_b, average="micro", zero_division=1.0)),
+        topic_f1={t: float(f1_score(topics_a[:, i], topics_b[:, i], zero_division=1.0))
+                  for i, t in enumerate(scheme.topics)},
+        disagreements=disagreements)
+
+
+def unapplied_rulings(adjudication: Path, gold: dict[tuple[str, int], dict]) -> list[str]:
+    """Adjudicated sentences whose gold label in data/annotations differs from the ruling."""
+    problems = []
+    for number, line in enumerate(read_lines(adjudication), start=1):
+        if not line.strip():
+            continue
+        ruling = json.loads(line)
+        record = gold.get((ruling["article"], ruling["index"]))
+        final = ruling["final"]
+        if record is None or record["speaker"] != final["speaker"] or set(record["topics"]) != set(final["topics"]):
+            problems.append(f"{adjudication}:{number}: gold label of {ruling['article']}:{ruling['index']} differs "
+                            "from the ruling; apply it to data/annotations")
+    return problems
