@@ -54,6 +54,9 @@ def test_test_split_metrics_have_every_part(test_split_result, data_config):
     correct = [p["speaker"] == p["gold_speaker"] for p in result["predictions"]]
     assert result["speaker"]["accuracy"] == pytest.approx(np.mean(correct))
     assert [p["id"] for p in result["predictions"]] == list(test["id"])
+    by_kind = result["by_source_kind"]
+    assert set(by_kind) == set(test["kind"])
+    assert sum(k["n_sentences"] for k in by_kind.values()) == len(test) and "combined" in next(iter(by_kind.values()))
 
 
 def test_jsonl_contexts_are_the_previous_sentence_of_the_same_article(untrained_checkpoint, tmp_path):

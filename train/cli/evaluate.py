@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
           f"macro-F1 {topics['macro_f1']:.3f}, speaker accuracy {speaker['accuracy']:.3f} "
           f"macro-F1 {speaker['macro_f1']:.3f}, ECE {result['speaker_ece']:.3f}, "
           f"{result['sentences_per_second']:.1f} sentences/s")
+    for kind, scores in result["by_source_kind"].items():
+        print(f"  {kind}: {scores['n_sentences']} sentences, topic macro-F1 {scores['topic_macro_f1']:.3f}, "
+              f"speaker macro-F1 {scores['speaker_macro_f1']:.3f}")
     return 0
 
 

@@ -22,7 +22,7 @@ from train.data.annotations import read_lines, validate_record
 from train.data.build import build_dataset
 from train.data.scheme import LabelScheme, load_scheme
 from train.errors import UserError
-from train.evaluation.metrics import apply_thresholds, score_predictions
+from train.evaluation.metrics import apply_thresholds, headline, score_predictions
 from train.modeling.checkpoint import Checkpoint, write_json
 from train.modeling.inference import predict_probabilities
 
@@ -46,6 +46,7 @@ class LabelledData:
     contexts: list[str]
     topic_gold: np.ndarray  # (sentences, topics) 0/1
     speaker_gold: np.ndarray  # (sentences,) speaker ids
+    kinds: list[str] | None = None  # source kind per sentence (seed, authored, imported) when known
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -87,7 +88,7 @@ def split_data(data_config: DataConfig, split: str = "test", fingerprint: str | 
         raise EvaluationError(f"{data_config.build_dir}: the {split} split is empty; label more sentences")
     return LabelledData(
         name=split, source=f"{data_config.build_dir} ({split} split)", scheme=scheme,
-        ids=list(rows["id"]), articles=list(rows["article"]), outlets=list(rows["outlet"]),
+        ids=list(rows["id"]), articles=list(rows["article"]), outlets=list(rows["outlet"]), kinds=list(rows["kind"]),
         texts=list(rows["text"]), contexts=list(rows["context"]),
         topic_gold=np.asarray(rows["topic_labels"], dtype=int).reshape(len(rows), len(scheme.topics)),
         speaker_gold=np.asarray(rows["speaker_label"], dtype=int))
@@ -176,6 +177,20 @@ def predict(checkpoint: Checkpoint, data: LabelledData) -> tuple[Predictions, di
     return predictions, size
 
 
+def score_by_source_kind(data: LabelledData, predictions: Predictions) -> dict[str, dict]:
+    """Headline metrics per source kind (seed, authored, imported): authored text may be easier than real pages."""
+    if not data.kinds:
+        return {}
+    kinds = np.array(data.kinds)
+    result = {}
+    for kind in sorted(set(data.kinds)):
+        rows = kinds == kind
+        result[kind] = {"n_sentences": int(rows.sum()), **headline(score_predictions(
+            predictions.topic_probs[rows], data.topic_gold[rows], predictions.speaker_probs[rows],
+            data.speaker_gold[rows], list(data.scheme.topics), list(data.scheme.speakers), predictions.thresholds))}
+    return result
+
+
 def score(data: LabelledData, predictions: Predictions) -> dict:
     return score_predictions(predictions.topic_probs, data.topic_gold, predictions.speaker_probs, data.speaker_gold,
                              list(data.scheme.topics), list(data.scheme.speakers), predictions.thresholds)
@@ -199,6 +214,7 @@ def evaluate_checkpoint(checkpoint: Checkpoint, data_path: str | Path | None = N
     predictions, size = predict(checkpoint, data)
     return {
         "model": str(checkpoint.path), "data": data.source, **score(data, predictions),
+        "by_source_kind": score_by_source_kind(data, predictions),
         "sentences_per_second": predictions.sentences_per_second, **size,
         "predictions": sentence_records(data, predictions),
     }
