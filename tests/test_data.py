@@ -189,3 +189,14 @@ def test_a_bad_label_is_reported_once_not_also_as_a_missing_label(project, capsy
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "unknown speaker 'lavrov'" in err and "has no label" not in err
+
+
+def test_a_non_utf8_annotation_file_is_reported_with_path_and_line(project, capsys):
+    path = annotation_file(project)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].decode("utf-8").encode("cp1251")
+    path.write_bytes(b"".join(lines))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert f"{Path('data/annotations/004_7b4b3a878ca4dd7e.jsonl')}:3: not UTF-8" in err and "re-save" in err
+    assert "Traceback" not in err and not (project / "data/build").exists()

@@ -17,6 +17,7 @@ from train.cli.train import main
 from train.config import ConfigError, load_config
 from train.data.scheme import load_scheme
 from train.modeling.bert import init_model
+from train.modeling.card import write_model_card
 from train.modeling.checkpoint import REQUIRED_FILES, load_checkpoint
 from train.modeling.inference import predict_probabilities
 from train.training.fit import run_directories, speaker_class_weights, topic_pos_weights, train
@@ -220,3 +221,22 @@ def test_cross_validation_reports_mean_and_sd_and_context_effect(trained_run, bu
     attach_to_run(trained_run.run_dir, cv, config, load_scheme(ROOT / "configs/labels.yaml"))
     assert json.loads((trained_run.run_dir / "metrics.json").read_text())["cv"]["n_folds"] == 5
     assert "Effect of the previous-sentence context" in (trained_run.run_dir / "README.md").read_text()
+
+
+def test_a_model_card_write_that_fails_keeps_the_previous_card(trained_run, monkeypatch):
+    run = trained_run.run_dir
+    before = sorted(p.name for p in run.iterdir())
+    card = (run / "README.md").read_text(encoding="utf-8")
+    label_table = json.loads((run / "dataset.json").read_text(encoding="utf-8"))["label_table"]
+    write_text = Path.write_text
+
+    def disk_full(path, text, *args, **kwargs):
+        write_text(path, text[:100], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_model_card(run, load_config(run / "train_config.yaml"), json.loads((run / "metrics.json").read_text()),
+                         load_scheme(ROOT / "configs/labels.yaml"), label_table)
+    monkeypatch.undo()
+    assert (run / "README.md").read_text(encoding="utf-8") == card and sorted(p.name for p in run.iterdir()) == before
