@@ -58,3 +58,18 @@ def test_run_configs_hold_only_their_differences():
             for key in values:
                 assert getattr(getattr(loaded, section), key) != getattr(getattr(defaults, section), key), \
                     f"{path.name}: {section}.{key} repeats the dataclass default"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batch_size=0", "train.batch_size=0: must be at least 1"),
+    ("train.learning_rate=-1", "train.learning_rate=-1.0: must be above 0"),
+    ("data.validation_fraction=0.9", "data.validation_fraction=0.9: must be between 0 and 0.5"),
+    ("data.test_fraction=0.4", "data.validation_fraction + data.test_fraction = 0.55: must be at most 0.5"),
+    ("model.max_length=4", "model.max_length=4: must be at least 16"),
+    ("train.epochs=0", "train.epochs=0: must be at least 1"),
+    ("train.mixed_precision=fp8", "train.mixed_precision='fp8': must be one of bf16, fp16, no"),
+    ("cv.seeds=[]", "cv.seeds=[]: must be a list of at least one seed"),
+])
+def test_values_out_of_range_are_errors(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(ROOT / "configs/cpu.yaml", [override])

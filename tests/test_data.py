@@ -223,3 +223,14 @@ def test_an_article_without_a_source_kind_is_refused(project):
     seeds.write_text(seeds.read_text(encoding="utf-8").replace("  kind: seed\n", "", 1), encoding="utf-8")
     with pytest.raises(DataError, match="entry 1: missing kind"):
         load_articles(seeds)
+
+
+def test_a_non_utf8_annotation_file_is_reported_with_path_and_line(project, capsys):
+    path = annotation_file(project)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].decode("utf-8").encode("cp1251")
+    path.write_bytes(b"".join(lines))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert f"{Path('data/annotations/004_7b4b3a878ca4dd7e.jsonl')}:3: not UTF-8" in err and "re-save" in err
+    assert "Traceback" not in err and not (project / "data/build").exists()

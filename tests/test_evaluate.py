@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -9,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import make_project, make_untrained_checkpoint
 from train.cli.evaluate import main
-from train.data.build import load_built
+from train.config import save_config
+from train.data.build import build_dataset, load_built
 from train.data.scheme import load_scheme
 from train.evaluation.scoring import evaluate_checkpoint, jsonl_data
-from train.modeling.checkpoint import Checkpoint
+from train.modeling.checkpoint import Checkpoint, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 ANNOTATIONS = ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
@@ -152,3 +155,24 @@ def test_checkpoint_from_another_label_scheme(checkpoint_copy, built_project, mo
     (checkpoint_copy / "config.json").write_text(json.dumps(config), encoding="utf-8")
     err = run_failing(["--model", str(checkpoint_copy)], capsys)
     assert str(checkpoint_copy) in err and "labels differ" in err
+
+
+def test_a_run_is_scored_on_its_own_test_split_and_refused_once_it_cannot_be_rebuilt(tiny_encoder, tmp_path, capsys):
+    project = make_project(tmp_path / "project")
+    run = make_untrained_checkpoint(tmp_path / "run", tiny_encoder, project=project)
+    config = Checkpoint.open(run).train_config
+    default_test_ids = list(load_built(config.data)["test"]["id"])
+    seven = dataclasses.replace(config, data=dataclasses.replace(config.data, seed=7))  # trained with data.seed=7
+    save_config(seven, run / "train_config.yaml")
+    write_json(run / "dataset.json", {"fingerprint": build_dataset(seven.data).fingerprint})
+    build_dataset(config.data)  # the default config's build is the one on disk now
+    scored = [p["id"] for p in evaluate_checkpoint(Checkpoint.open(run))["predictions"]]
+    assert scored == list(load_built(seven.data)["test"]["id"]) and scored != default_test_ids
+
+    annotations = project / "data/annotations/004_7b4b3a878ca4dd7e.jsonl"
+    records = [json.loads(line) for line in annotations.read_text(encoding="utf-8").splitlines()]
+    records[0]["topics"] = ["nato"] if records[0]["topics"] != ["nato"] else []
+    write_jsonl(annotations, records)  # the annotations changed after training
+    assert main(["--model", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "its test split can no longer be rebuilt" in err and "--data file.jsonl" in err

@@ -33,7 +33,7 @@ SENTENCE_KEYS = {"article", "outlet", "date", "url", "index", "text", "topics", 
 def checkpoint(tiny_encoder, tmp_path_factory) -> Path:
     """The untrained checkpoint fitted for a few steps to the annotations, so predictions vary between sentences."""
     directory = make_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "fitted", tiny_encoder)
-    tagger = Tagger.from_pretrained(directory)
+    tagger = Tagger.from_pretrained(directory, device="cpu")
     model, scheme = tagger.model, tagger.model.scheme
     gold = [json.loads(line) for path in sorted((ROOT / "data/annotations").glob("*.jsonl"))
             for line in path.read_text(encoding="utf-8").splitlines()]
@@ -53,7 +53,8 @@ def checkpoint(tiny_encoder, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tagger(checkpoint) -> Tagger:
-    return Tagger.from_pretrained(checkpoint)
+    """On the CPU, so that runs compared with each other agree to the last digit; see the GPU test at the end."""
+    return Tagger.from_pretrained(checkpoint, device="cpu")
 
 
 def articles_jsonl(path: Path, count: int) -> Path:
@@ -101,7 +102,7 @@ def test_output_schema_labels_and_metadata(tagger, tmp_path):
     by_article: dict[str, list[dict]] = {}
     for row in rows:
         by_article.setdefault(row["article"], []).append(row)
-    seed_id = str(tmp_path / "in" / "seed0.txt")
+    seed_id = str((tmp_path / "in" / "seed0.txt").resolve())
     assert [r["text"] for r in by_article[seed_id]] == split_sentences(SEED_TEXTS[0])
     assert [r["index"] for r in by_article[seed_id]] == list(range(len(by_article[seed_id])))
     record = json.loads(jsonl.read_text(encoding="utf-8").splitlines()[1])
@@ -113,9 +114,9 @@ def test_output_schema_labels_and_metadata(tagger, tmp_path):
 
 def test_predictions_do_not_depend_on_batch_size_or_order(checkpoint):
     articles = [split_sentences(text) for text in SEED_TEXTS] + [["Путин и Байден говорили два часа."]]
-    reference = Tagger.from_pretrained(checkpoint, batch_size=64).tag_sentences(articles)
-    one_by_one = Tagger.from_pretrained(checkpoint, batch_size=1).tag_sentences(articles)
-    reversed_order = Tagger.from_pretrained(checkpoint, batch_size=7).tag_sentences(articles[::-1])[::-1]
+    reference = Tagger.from_pretrained(checkpoint, device="cpu", batch_size=64).tag_sentences(articles)
+    one_by_one = Tagger.from_pretrained(checkpoint, device="cpu", batch_size=1).tag_sentences(articles)
+    reversed_order = Tagger.from_pretrained(checkpoint, device="cpu", batch_size=7).tag_sentences(articles[::-1])[::-1]
     flat = [dict(s, article=str(i)) for i, article in enumerate(reference) for s in article]
     for other in (one_by_one, reversed_order):
         assert_same_predictions(flat, [dict(s, article=str(i)) for i, article in enumerate(other) for s in article])
@@ -126,7 +127,8 @@ def test_previous_sentence_is_the_context(tagger, tiny_encoder, tmp_path):
     after_a = tagger.tag_sentences([["Байден пригрозил санкциями.", sentence]])[0][1]
     after_b = tagger.tag_sentences([["Кремль сообщил об итогах.", sentence]])[0][1]
     assert after_a["topic_scores"] != after_b["topic_scores"]
-    no_context = Tagger.from_pretrained(make_untrained_checkpoint(tmp_path / "plain", tiny_encoder, use_context=False))
+    no_context = Tagger.from_pretrained(make_untrained_checkpoint(tmp_path / "plain", tiny_encoder, use_context=False),
+                                        device="cpu")
     after_a = no_context.tag_sentences([["Байден пригрозил санкциями.", sentence]])[0][1]
     after_b = no_context.tag_sentences([["Кремль сообщил об итогах.", sentence]])[0][1]
     assert after_a["topic_scores"] == after_b["topic_scores"]
@@ -141,7 +143,7 @@ def test_predict_api_returns_one_result_per_article(tagger):
 
 def test_int8_agrees_with_fp32(checkpoint):
     articles = [split_sentences(text) for text in SEED_TEXTS]
-    fp32 = [s for a in Tagger.from_pretrained(checkpoint).tag_sentences(articles) for s in a]
+    fp32 = [s for a in Tagger.from_pretrained(checkpoint, device="cpu").tag_sentences(articles) for s in a]
     int8_tagger = Tagger.from_pretrained(checkpoint, int8=True)
     query = int8_tagger.model.bert.encoder.layer[0].attention.self.query
     assert isinstance(query, torch.ao.nn.quantized.dynamic.Linear)
@@ -177,15 +179,19 @@ def test_bad_inputs_are_skipped_reported_once_and_counted(tagger, tmp_path, monk
     out = tmp_path / "predictions.jsonl"
     reports: list[str] = []
     result = predict_files(tagger, [str(folder)], out, report=reports.append)
-    assert dict(result.problems) == {"not UTF-8": 1, "binary file": 1, "empty": 1, "not Russian": 1,
+    assert dict(result.problems) == {"binary file": 1, "empty": 1, "not Russian": 1,
                                      "unreadable": 1, "empty line": 1, "no 'text' field": 1, "invalid JSON": 1}
-    assert len(reports) == result.skipped == 8
+    assert len(reports) == result.skipped + 1 == 8
     for name in ("cp1251.txt", "binary.txt", "empty.txt", "english.txt", "locked.txt"):
         assert sum(name in report for report in reports) == 1
+    assert any("cp1251.txt: not UTF-8; read as cp1251 (detected)" in r for r in reports)
     assert any("batch.jsonl:2" in r for r in reports) and any("batch.jsonl:3" in r for r in reports)
-    written = Counter(row["article"] for row in lines(out))
-    assert set(written) == {str(folder / "good.txt"), str(folder / "big.txt"), "ok"}
-    assert written[str(folder / "big.txt")] > 4000
+    rows = lines(out)
+    written = Counter(row["article"] for row in rows)
+    ids = {name: str((folder / name).resolve()) for name in ("good.txt", "big.txt", "cp1251.txt")}
+    assert set(written) == {*ids.values(), "ok"}
+    assert written[ids["big.txt"]] > 4000
+    assert [r["text"] for r in rows if r["article"] == ids["cp1251.txt"]] == split_sentences(SEED_TEXTS[1])
 
 
 def test_exit_status_says_whether_anything_was_skipped(checkpoint, tmp_path):
@@ -220,7 +226,7 @@ def test_resume_after_a_real_kill(checkpoint, tmp_path):
     jsonl = articles_jsonl(tmp_path / "batch.jsonl", 300)
     full, killed = tmp_path / "full.jsonl", tmp_path / "killed.jsonl"
     command = [sys.executable, "-m", "train.cli.predict", str(jsonl), "--model", str(checkpoint), "--quiet",
-               "--chunk-sentences", "4"]
+               "--chunk-sentences", "4", "--device", "cpu"]
     process = subprocess.Popen([*command, "--out", str(killed)], cwd=ROOT, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline and \
@@ -228,8 +234,9 @@ def test_resume_after_a_real_kill(checkpoint, tmp_path):
         time.sleep(0.05)
     process.kill()
     process.wait()
-    assert main([str(jsonl), "--out", str(killed), "--model", str(checkpoint), "--resume", "--quiet"]) == 0
-    assert main([str(jsonl), "--out", str(full), "--model", str(checkpoint), "--quiet"]) == 0
+    cpu = ["--model", str(checkpoint), "--quiet", "--device", "cpu"]
+    assert main([str(jsonl), "--out", str(killed), "--resume", *cpu]) == 0
+    assert main([str(jsonl), "--out", str(full), *cpu]) == 0
     assert_same_predictions(lines(killed), lines(full))
 
 
@@ -304,3 +311,112 @@ def test_html_is_reduced_to_article_text(tagger, tmp_path):
     predict_files(tagger, [str(tmp_path / "page.html")], out)
     assert [r["text"] for r in lines(out)] == ["Кремль оценил переговоры", "Песков назвал переговоры деловыми.",
                                               "Встреча шла два часа.", "Фото: пресс-служба"]
+
+
+def run_predict(checkpoint: Path, *args: str) -> subprocess.CompletedProcess:
+    """The command as a user runs it, in its own process, with a time limit: a run that reads its own output
+    never ends."""
+    return subprocess.run([sys.executable, "-m", "train.cli.predict", *args, "--model", str(checkpoint), "--quiet",
+                           "--device", "cpu", "--chunk-sentences", "8"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def seed_folder(folder: Path, count: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"article{i}.txt").write_text(SEED_TEXTS[i % len(SEED_TEXTS)], encoding="utf-8")
+    return folder
+
+
+def test_an_output_inside_an_input_directory_is_never_read_as_input(checkpoint, tmp_path):
+    folder = seed_folder(tmp_path / "in")
+    out = folder / "predictions.jsonl"
+    expected = sum(len(split_sentences(SEED_TEXTS[i % len(SEED_TEXTS)])) for i in range(3))
+    for extra in ([], ["--overwrite"]):  # the second run finds the first one's output and summary in its input
+        result = run_predict(checkpoint, str(folder), "--out", str(out), *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert len(lines(out)) == expected and json.loads(summary_path(out).read_text())["total"]["articles"] == 3
+    (folder / "older.jsonl").write_bytes(out.read_bytes())  # an earlier run's output, kept under another name
+    result = run_predict(checkpoint, str(folder), "--out", str(out), "--overwrite")
+    assert result.returncode == 1 and "older.jsonl: a prediction output" in result.stderr
+    assert len(lines(out)) == expected
+
+
+def test_an_output_that_is_an_input_is_refused(checkpoint, tmp_path, capsys):
+    jsonl = articles_jsonl(tmp_path / "same.jsonl", 3)
+    before = jsonl.read_bytes()
+    for argv in ([str(jsonl), "--out", str(jsonl)], [str(jsonl), "--out", str(jsonl), "--overwrite"],
+                 [str(jsonl), "--out", str(tmp_path / "." / "same.jsonl"), "--resume"]):
+        assert main([*argv, "--model", str(checkpoint), "--quiet"]) == 2
+        assert "is also an input" in capsys.readouterr().err
+    assert jsonl.read_bytes() == before
+
+
+def test_an_existing_output_is_replaced_only_when_asked_and_only_by_a_complete_one(checkpoint, tagger, tmp_path,
+                                                                                capsys, monkeypatch):
+    jsonl = articles_jsonl(tmp_path / "batch.jsonl", 6)
+    out = tmp_path / "predictions.jsonl"
+    predict_files(tagger, [str(jsonl)], out)
+    earlier = out.read_bytes()
+    assert main([str(jsonl), "--out", str(out), "--model", str(checkpoint), "--quiet"]) == 2
+    assert "already exists: pass --overwrite to replace it, or --resume to continue it" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "blank.txt").write_text("\n", encoding="utf-8")
+    assert main([str(tmp_path / "empty"), "--out", str(out), "--model", str(checkpoint), "--overwrite", "--quiet"]) == 2
+    assert "no article to tag" in capsys.readouterr().err
+
+    def fail_on_the_second_chunk(articles, progress=None, calls=[]):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return Tagger.tag_sentences(tagger, articles, progress)
+
+    monkeypatch.setattr(tagger, "tag_sentences", fail_on_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        predict_files(tagger, [str(jsonl)], out, overwrite=True, chunk_sentences=5)
+    assert out.read_bytes() == earlier and sorted(p.name for p in tmp_path.iterdir()) == \
+           ["batch.jsonl", "empty", "predictions.jsonl", "predictions.summary.json"]
+
+
+def test_resume_does_not_depend_on_how_the_input_path_is_spelled(tagger, tmp_path, monkeypatch):
+    seed_folder(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "predictions.jsonl"
+    first = predict_files(tagger, ["in"], out)
+    summary = summary_path(out).read_text(encoding="utf-8")
+    again = predict_files(tagger, [str(tmp_path / "in") + "/"], out, resume=True)
+    assert (first.articles, again.articles, again.already_done) == (3, 1, 2)  # the last article is always redone
+    assert summary_path(out).read_text(encoding="utf-8") == summary
+
+
+def test_a_directory_without_readable_articles_fails(checkpoint, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "notes.md").write_text("Путин и Байден говорили два часа.", encoding="utf-8")
+    (folder / "english.txt").write_text("The presidents spoke for two hours. " * 20, encoding="utf-8")
+    out = tmp_path / "predictions.jsonl"
+    assert main([str(folder), "--out", str(out), "--model", str(checkpoint), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "english.txt: not Russian" in err and "no article to tag" in err and ".txt, .html" in err
+    assert not out.exists() and not summary_path(out).exists()
+
+
+def test_progress_counts_sentences_batch_by_batch(checkpoint):
+    articles = [split_sentences(text) for text in SEED_TEXTS]
+    batches: list[int] = []
+    Tagger.from_pretrained(checkpoint, device="cpu", batch_size=7).tag_sentences(articles, progress=batches.append)
+    total = sum(len(a) for a in articles)
+    assert sum(batches) == total and len(batches) == -(-total // 7)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_tagging_on_the_gpu_agrees_with_the_cpu(checkpoint, tagger, tmp_path):
+    articles = [split_sentences(text) for text in SEED_TEXTS]
+    gpu = Tagger.from_pretrained(checkpoint, device="cuda")
+    cpu_rows = [s for a in tagger.tag_sentences(articles) for s in a]
+    gpu_rows = [s for a in gpu.tag_sentences(articles) for s in a]
+    assert np.mean([a["speaker"] == b["speaker"] for a, b in zip(cpu_rows, gpu_rows)]) >= 0.9
+    assert max(abs(a["topic_scores"][t] - b["topic_scores"][t]) for a, b in zip(cpu_rows, gpu_rows)
+               for t in tagger.topics) < 0.05
+    out = tmp_path / "gpu.jsonl"
+    assert predict_files(gpu, [str(articles_jsonl(tmp_path / "batch.jsonl", 4))], out).articles == 4

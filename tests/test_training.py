@@ -1,21 +1,26 @@
 import json
+import logging
 import os
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from transformers import TrainerCallback, set_seed
 
 from tests.helpers import ROOT, data_overrides
 from train.cli.train import main
-from train.config import load_config
+from train.config import ConfigError, load_config
 from train.data.scheme import load_scheme
 from train.modeling.bert import init_model
+from train.modeling.card import write_model_card
 from train.modeling.checkpoint import REQUIRED_FILES, load_checkpoint
 from train.modeling.inference import predict_probabilities
-from train.training.fit import speaker_class_weights, topic_pos_weights, train
+from train.training.fit import run_directories, speaker_class_weights, topic_pos_weights, train
 
 SAMPLE = ["Путин заявил, что НАТО наращивает военный потенциал у рубежей России.",
           "Байден пригрозил санкциями.", "Подписаться", "Президенты обсудили кибербезопасность."]
@@ -48,6 +53,7 @@ def test_training_writes_a_self_contained_run(trained_run):
     assert metrics["test"]["n_sentences"] == test_size > 0 and set(metrics["test"]["topics"]["per_label"]) == set(config["topics"])
     card = (run / "README.md").read_text()
     assert "## Metrics" in card and "## Limitations" in card and f"| test | {test_size} |" in card
+    assert stat.S_IMODE((run / "model.safetensors").stat().st_mode) == 0o644
 
 
 def test_save_load_round_trip_gives_identical_predictions(trained_run):
@@ -98,15 +104,53 @@ class KillAfterEpoch(TrainerCallback):
             raise Interrupt
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(trained_run, built_project, tiny_encoder, tmp_path):
+def break_newest_checkpoint(staging: Path) -> list[Path]:
+    """Remove the newest checkpoint's weights, as a kill while the Trainer saves it leaves it; the others, oldest first."""
+    checkpoints = sorted((staging / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    (checkpoints[-1] / "model.safetensors").unlink()
+    return checkpoints[:-1]
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(trained_run, built_project, tiny_encoder, tmp_path,
+                                                                caplog):
     config = tiny_config(built_project, tiny_encoder, tmp_path, "train.run_name=resumed")
     with pytest.raises(Interrupt):
         train(config, callbacks=[KillAfterEpoch(2)])
     assert not (tmp_path / "resumed").exists()
     assert (tmp_path / "resumed.partial").is_dir()
-    resumed = train(tiny_config(built_project, tiny_encoder, tmp_path, "train.resume=true"))
+    (complete,) = break_newest_checkpoint(tmp_path / "resumed.partial")
+    with caplog.at_level(logging.WARNING, logger="train"):
+        resumed = train(tiny_config(built_project, tiny_encoder, tmp_path, "train.resume=true"))
+    assert f"from {complete.name}" in caplog.text and "not completely written" in caplog.text
     assert resumed.run_dir == tmp_path / "resumed"
     assert resumed.metrics["test"] == trained_run.metrics["test"]
+
+
+def test_resume_without_a_complete_checkpoint_starts_over(trained_run, built_project, tiny_encoder, tmp_path, caplog):
+    with pytest.raises(Interrupt):
+        train(tiny_config(built_project, tiny_encoder, tmp_path, "train.run_name=broken"),
+              callbacks=[KillAfterEpoch(1)])
+    assert break_newest_checkpoint(tmp_path / "broken.partial") == []
+    with caplog.at_level(logging.WARNING, logger="train"):
+        again = train(tiny_config(built_project, tiny_encoder, tmp_path, "train.run_name=broken", "train.resume=true"))
+    assert "no complete checkpoint to resume from; starting the run over" in caplog.text
+    assert again.metrics["test"] == trained_run.metrics["test"]
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories(built_project, tiny_encoder, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setattr(time, "strftime", lambda _format: "20240101-120000")
+    config = tiny_config(built_project, tiny_encoder, tmp_path)
+    first, second = run_directories(config)[1], run_directories(config)[1]
+    assert first != second and first.is_dir() and second.is_dir()
+    first.rename(first.with_suffix(""))  # the first run finished
+    assert run_directories(config)[1] not in (first, second, first.with_suffix(""))
+
+
+def test_an_existing_run_name_is_refused(trained_run, built_project, tiny_encoder):
+    config = tiny_config(built_project, tiny_encoder, trained_run.run_dir.parent, "train.run_name=first")
+    with pytest.raises(ConfigError, match="already exists: choose another train.run_name"):
+        run_directories(config)
 
 
 def test_class_weights_from_training_split():
@@ -122,6 +166,11 @@ def test_config_errors_fail_before_any_work(tmp_path, capsys):
     assert "train.epochs: expected int" in capsys.readouterr().err
     assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+    for bad in ("train.batch_size=0", "train.learning_rate=-1", "data.validation_fraction=0.9", "model.max_length=4",
+                "train.epochs=0"):
+        assert main(["--config", str(ROOT / "configs/cpu.yaml"), bad, f"train.output_dir={tmp_path / 'models'}"]) == 2
+        assert f"{bad.split('=')[0]}=" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()
 
 
 def test_unreachable_model_fails_fast_with_one_clear_message(built_project, tmp_path, monkeypatch):
@@ -141,6 +190,8 @@ def test_unreachable_model_fails_fast_with_one_clear_message(built_project, tmp_
 def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
     overrides = data_overrides(built_project)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if torch.cuda.device_count() < 2:  # two processes on one GPU collide: run them on the CPU with gloo
+        env["CUDA_VISIBLE_DEVICES"] = ""
     result = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "train.cli.train",
@@ -151,13 +202,17 @@ def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
     metrics = json.loads((tmp_path / "ddp/metrics.json").read_text())
     assert metrics["training"]["processes"] == 2
     assert metrics["test"]["n_sentences"] == 11
+    assert "\r" not in result.stderr and "it/s]" not in result.stderr  # no progress bars in a redirected log
 
 
-def test_cross_validation_reports_mean_and_sd_and_context_effect(trained_run, built_project, tiny_encoder):
+def test_cross_validation_reports_mean_and_sd_and_context_effect(trained_run, built_project, tiny_encoder, caplog):
     from train.training.cv import attach_to_run, cross_validate
     config = tiny_config(built_project, tiny_encoder, trained_run.run_dir.parent, "train.epochs=1",
                          "cv.seeds=[1]", "cv.compare_context=true")
-    cv = cross_validate(config)
+    with caplog.at_level(logging.INFO, logger="train"):
+        cv = cross_validate(config)
+    assert "cv run 1/10: context, seed 1, fold 1/5: training" in caplog.text
+    assert "cv run 10/10 done" in caplog.text
     assert len(cv["runs"]) == 2 * 5
     assert sorted({r["fold"] for r in cv["runs"]}) == [0, 1, 2, 3, 4]
     scores = [r["combined"] for r in cv["runs"] if r["setting"] == "context"]
@@ -167,3 +222,22 @@ def test_cross_validation_reports_mean_and_sd_and_context_effect(trained_run, bu
     attach_to_run(trained_run.run_dir, cv, config, load_scheme(ROOT / "configs/labels.yaml"))
     assert json.loads((trained_run.run_dir / "metrics.json").read_text())["cv"]["n_folds"] == 5
     assert "Effect of the previous-sentence context" in (trained_run.run_dir / "README.md").read_text()
+
+
+def test_a_model_card_write_that_fails_keeps_the_previous_card(trained_run, monkeypatch):
+    run = trained_run.run_dir
+    before = sorted(p.name for p in run.iterdir())
+    card = (run / "README.md").read_text(encoding="utf-8")
+    label_table = json.loads((run / "dataset.json").read_text(encoding="utf-8"))["label_table"]
+    write_text = Path.write_text
+
+    def disk_full(path, text, *args, **kwargs):
+        write_text(path, text[:100], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_model_card(run, load_config(run / "train_config.yaml"), json.loads((run / "metrics.json").read_text()),
+                         load_scheme(ROOT / "configs/labels.yaml"), label_table)
+    monkeypatch.undo()
+    assert (run / "README.md").read_text(encoding="utf-8") == card and sorted(p.name for p in run.iterdir()) == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,51 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     cv: CVConfig = field(default_factory=CVConfig)
+
+
+# Each value's allowed range, checked when the config loads: a batch size of 0 or a validation
+# fraction of 0.9 otherwise surfaces as a library traceback minutes later, or not at all.
+_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "data.validation_fraction": (lambda v: 0 < v < 0.5, "between 0 and 0.5"),
+    "data.test_fraction": (lambda v: 0 < v < 0.5, "between 0 and 0.5"),
+    "data.n_folds": (lambda v: v >= 2, "at least 2"),
+    "model.max_length": (lambda v: v >= 16, "at least 16 tokens"),
+    "model.classifier_dropout": (lambda v: 0 <= v < 1, "at least 0 and below 1"),
+    "train.epochs": (lambda v: v >= 1, "at least 1"),
+    "train.batch_size": (lambda v: v >= 1, "at least 1"),
+    "train.eval_batch_size": (lambda v: v >= 1, "at least 1"),
+    "train.learning_rate": (lambda v: 0 < v < 1, "above 0 and below 1"),
+    "train.weight_decay": (lambda v: v >= 0, "at least 0"),
+    "train.warmup_ratio": (lambda v: 0 <= v < 1, "at least 0 and below 1"),
+    "train.topic_loss_weight": (lambda v: v >= 0, "at least 0"),
+    "train.speaker_loss_weight": (lambda v: v >= 0, "at least 0"),
+    "train.early_stopping_patience": (lambda v: v >= 1, "at least 1"),
+    "train.mixed_precision": (lambda v: v in ("bf16", "fp16", "no"), "one of bf16, fp16, no"),
+    "train.threshold_floor": (lambda v: 0 <= v < 1, "at least 0 and below 1"),
+    "train.logging_steps": (lambda v: v >= 1, "at least 1"),
+    "train.max_steps": (lambda v: v == -1 or v >= 1, "-1 (no limit) or at least 1"),
+    "cv.seeds": (lambda v: len(v) >= 1, "a list of at least one seed"),
+    "cv.n_folds": (lambda v: v >= 2, "at least 2"),
+}
+MAX_HELD_OUT_FRACTION = 0.5  # validation + test; the rest must be left to train on
+
+
+def check_ranges(config: Config) -> None:
+    """Every value within its range, before any work starts."""
+    errors = []
+    for key, (allowed, what) in _RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if not allowed(value):
+            errors.append(f"{key}={value!r}: must be {what}")
+    held_out = config.data.validation_fraction + config.data.test_fraction
+    if held_out > MAX_HELD_OUT_FRACTION:
+        errors.append(f"data.validation_fraction + data.test_fraction = {held_out:g}: must be at most "
+                      f"{MAX_HELD_OUT_FRACTION}, so that at least half the sentences are left to train on")
+    if config.train.topic_loss_weight == config.train.speaker_loss_weight == 0:
+        errors.append("train.topic_loss_weight and train.speaker_loss_weight are both 0: nothing would be learnt")
+    if errors:
+        raise ConfigError("; ".join(errors))
 
 
 def _check_type(value: Any, expected: Any, where: str) -> Any:
@@ -164,7 +210,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     for override in overrides:
         _apply_override(raw, override)
     try:
-        return _build(Config, raw, "")
+        config = _build(Config, raw, "")
+        check_ranges(config)
+        return config
     except ConfigError as e:
         raise ConfigError(f"{path or 'config'}: {e}") from None
 

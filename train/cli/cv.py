@@ -8,6 +8,7 @@ import sys
 from train.config import load_config
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 from train.modeling.checkpoint import resolve_model_path
 from train.training.cv import attach_to_run, cross_validate, format_summary
 
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="run directory (default: models/latest)")
     parser.add_argument("overrides", nargs="*", help="key=value on top of the run's config, e.g. cv.seeds=[1,2]")
     args = parser.parse_args(argv)
+    setup_command_logging()
     try:
         run_dir = resolve_model_path(args.model)
         config = load_config(run_dir / "train_config.yaml", args.overrides)

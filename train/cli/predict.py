@@ -3,7 +3,8 @@
     python -m train.cli.predict [--model models/<run>] INPUT... --out predictions.jsonl
 
 Exit status: 0 all articles tagged, 1 some input skipped (each reported once on
-stderr and counted at the end), 2 usage error (bad --model, missing input, ...).
+stderr and counted at the end), 2 usage error (bad --model, missing input, an
+existing --out without --overwrite or --resume, no article in the inputs, ...).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from transformers.utils import logging as transformers_logging
 from train.errors import UserError, exit_with
 from train.modeling.tagger import Tagger
 from train.prediction.readers import check_inputs
-from train.prediction.run import closing_summary, predict_files
+from train.prediction.run import check_output, closing_summary, predict_files
 from train.prediction.writers import FORMATS, output_format
 
 
@@ -30,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="checkpoint directory (default: models/latest)")
     parser.add_argument("--format", choices=FORMATS, help="default: from the --out suffix, else jsonl")
     parser.add_argument("--resume", action="store_true", help="skip articles already in --out (JSONL only)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out (once the new one is complete)")
     parser.add_argument("--int8", action="store_true", help="int8 dynamic quantization (CPU)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
@@ -46,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     transformers_logging.disable_progress_bar()
     try:
         check_inputs(args.inputs)
+        check_output(args.inputs, args.out, args.resume, args.overwrite)
         fmt = output_format(args.out, args.format)
         tagger = Tagger.from_pretrained(args.model, device=args.device, int8=args.int8, num_threads=args.threads,
                                         batch_size=args.batch_size)
-        result = predict_files(tagger, args.inputs, args.out, fmt, resume=args.resume,
+        result = predict_files(tagger, args.inputs, args.out, fmt, resume=args.resume, overwrite=args.overwrite,
                                chunk_sentences=args.chunk_sentences, progress=not args.quiet)
     except UserError as e:
         return exit_with(e)

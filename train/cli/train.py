@@ -9,6 +9,7 @@ from accelerate import PartialState
 
 from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 from train.training.fit import train
 
 
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. train.epochs=3 model.use_context=false")
     args = parser.parse_args(argv)
+    setup_command_logging()
     try:
         config = load_config(args.config, args.overrides)
         result = train(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from train.atomic import write_file_atomically
 from train.config import Config
 from train.data.scheme import LabelScheme
 from train.evaluation.metrics import HEADLINE_METRICS, headline
@@ -80,4 +81,5 @@ def write_model_card(run_dir: Path, config: Config, metrics: dict, scheme: Label
               "## Training", "", f"Resolved configuration: `train_config.yaml`. Training took "
               f"{metrics['training']['seconds']} s, {metrics['training']['epochs_run']} epochs "
               f"({metrics['training']['processes']} process(es)). TensorBoard logs: `logs/`.", ""]
-    (run_dir / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    text = "\n".join(lines)
+    write_file_atomically(run_dir / "README.md", lambda temporary: temporary.write_text(text, encoding="utf-8"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -40,8 +42,9 @@ def _pad(features: list[dict[str, list[int]]], pad_token_id: int, device) -> dic
 
 @torch.inference_mode()
 def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str] | None = None,
-                          batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """(topic probabilities, speaker probabilities) in input order.
+                          batch_size: int = 64,
+                          progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(topic probabilities, speaker probabilities) in input order; `progress(n)` after each batch of n.
 
     Everything is tokenized in one call, then sorted by token count so each
     batch pads only to its own longest member; results go back in input order.
@@ -64,4 +67,6 @@ def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str
         output = model(**_pad([features[i] for i in batch], tokenizer.pad_token_id, device))
         topic_probs[batch] = torch.sigmoid(output.topic_logits.float()).cpu().numpy()
         speaker_probs[batch] = torch.softmax(output.speaker_logits.float(), dim=-1).cpu().numpy()
+        if progress:
+            progress(len(batch))
     return topic_probs, speaker_probs

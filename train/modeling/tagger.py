@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,10 @@ class Tagger:
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | None = None, int8: bool = False,
                         num_threads: int | None = None, batch_size: int = 64) -> Tagger:
-        """Load a checkpoint (default: models/latest): fp32 on CPU, int8 on request; bf16 on a GPU."""
+        """Load a checkpoint (default: models/latest): fp32 on CPU, int8 on request (CPU); bf16 on a GPU."""
         if num_threads:
             torch.set_num_threads(num_threads)
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() and not int8 else "cpu"))
         if int8 and device.type != "cpu":
             raise UsageError("--int8 runs on CPU only; on a GPU the model runs in bf16")
         model, tokenizer = open_checkpoint(path).load(device)
@@ -57,12 +58,16 @@ class Tagger:
         articles = [texts] if isinstance(texts, str) else texts
         return self.tag_sentences([split_sentences(text) for text in articles])
 
-    def tag_sentences(self, articles: list[list[str]]) -> list[list[dict]]:
-        """Tag already segmented articles; each sentence's context is the previous sentence of its article."""
+    def tag_sentences(self, articles: list[list[str]],
+                      progress: Callable[[int], object] | None = None) -> list[list[dict]]:
+        """Tag already segmented articles; each sentence's context is the previous sentence of its article.
+
+        `progress` is called with the number of sentences of each batch as it is tagged.
+        """
         texts = [sentence for sentences in articles for sentence in sentences]
         contexts = [sentences[i - 1] if i else "" for sentences in articles for i in range(len(sentences))]
         topic_probs, speaker_probs = predict_probabilities(self.model, self.tokenizer, texts, contexts,
-                                                           self.batch_size)
+                                                           self.batch_size, progress)
         topic_on = apply_thresholds(topic_probs, self.thresholds)
         speaker_ids = speaker_probs.argmax(axis=1)
         results, row = [], 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bs4.dammit import EncodingDetector
+from charset_normalizer import from_bytes
 
 from train.errors import UsageError
 from train.prediction.html_text import html_to_text
@@ -49,6 +50,10 @@ class Problems:
         self.counts[kind] += 1
         self.report(f"skipped {source}: {kind}" + (f" ({detail})" if detail else ""))
 
+    def note(self, source: str, message: str) -> None:
+        """Something the user should know about an input that was still read."""
+        self.report(f"note: {source}: {message}")
+
 
 def check_inputs(inputs: list[str]) -> None:
     missing = [name for name in inputs if name != "-" and not Path(name).exists()]
@@ -56,28 +61,34 @@ def check_inputs(inputs: list[str]) -> None:
         raise UsageError(f"no such input: {', '.join(missing)}")
 
 
-def read_articles(inputs: list[str], problems: Problems, stdin: TextIO | None = None) -> Iterator[Article]:
+def read_articles(inputs: list[str], problems: Problems, stdin: TextIO | None = None,
+                  outputs: frozenset[Path] = frozenset()) -> Iterator[Article]:
     """Articles from files, directories (recursively: .txt, .html, .htm, .jsonl) and '-' (stdin), lazily.
 
-    On stdin each line is one article: a JSON object like a .jsonl line, or plain text.
+    On stdin each line is one article: a JSON object like a .jsonl line, or plain text. Files in
+    `outputs` (resolved paths: the run's own output, its temporary file and summary) are never read,
+    so an output inside an input directory is not fed back in as it grows. An article's id does not
+    depend on how its path was typed: it is the resolved path (`path:line` for a JSONL line without id).
     """
     for name in inputs:
         if name == "-":
             lines = (line.encode("utf-8", "surrogateescape") for line in (stdin or sys.stdin))
-            yield from _read_lines(lines, "stdin", problems, plain_text=True)
+            yield from _read_lines(lines, "stdin", "stdin", problems, plain_text=True)
             continue
         path = Path(name)
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES) \
             if path.is_dir() else [path]
         for file in files:
-            yield from _read_file(file, problems)
+            if file.resolve() not in outputs:
+                yield from _read_file(file, problems)
 
 
 def _read_file(path: Path, problems: Problems) -> Iterator[Article]:
+    identity = str(path.resolve())
     try:
         if path.suffix.lower() == ".jsonl":
             with path.open("rb") as lines:
-                yield from _read_lines(lines, str(path), problems, plain_text=False)
+                yield from _read_lines(lines, str(path), identity, problems, plain_text=False)
             return
         data = path.read_bytes()
     except OSError as e:
@@ -86,19 +97,23 @@ def _read_file(path: Path, problems: Problems) -> Iterator[Article]:
     if b"\0" in data[:8192]:
         problems.add(str(path), "binary file")
         return
-    text = _decode(data, html=path.suffix.lower() in (".html", ".htm"))
+    html = path.suffix.lower() in (".html", ".htm")
+    text = _decode(data, html, path, problems)
     if text is None:
-        problems.add(str(path), "not UTF-8")
+        problems.add(str(path), "not UTF-8", "and no other encoding could be detected; re-save it as UTF-8")
         return
-    if path.suffix.lower() in (".html", ".htm"):
+    if html:
         text = html_to_text(text)
-    article = Article(id=str(path), text=text, source=str(path), metadata=dict.fromkeys(METADATA))
+    article = Article(id=identity, text=text, source=str(path), metadata=dict.fromkeys(METADATA))
     if _acceptable(article, problems):
         yield article
 
 
-def _decode(data: bytes, html: bool) -> str | None:
-    """UTF-8 (a BOM is dropped); an HTML page may declare another charset, as many Russian sites use windows-1251."""
+def _decode(data: bytes, html: bool, path: Path, problems: Problems) -> str | None:
+    """UTF-8 (a BOM is dropped), else the charset an HTML page declares, else the one charset-normalizer detects.
+
+    Many Russian sites and older Windows files use windows-1251; a detected encoding is said, since it is a guess.
+    """
     encodings = ["utf-8-sig"]
     if html and (declared := EncodingDetector.find_declared_encoding(data, is_html=True)):
         encodings.append(declared)
@@ -107,10 +122,15 @@ def _decode(data: bytes, html: bool) -> str | None:
             return data.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             continue
-    return None
+    detected = from_bytes(data).best()
+    if detected is None:
+        return None
+    problems.note(str(path), f"not UTF-8; read as {detected.encoding} (detected). Re-save it as UTF-8 if that is wrong")
+    return str(detected)
 
 
-def _read_lines(lines: Iterable[bytes], name: str, problems: Problems, plain_text: bool) -> Iterator[Article]:
+def _read_lines(lines: Iterable[bytes], name: str, identity: str, problems: Problems,
+                plain_text: bool) -> Iterator[Article]:
     for number, raw in enumerate(lines, start=1):
         source = f"{name}:{number}"
         if b"\0" in raw:
@@ -119,23 +139,26 @@ def _read_lines(lines: Iterable[bytes], name: str, problems: Problems, plain_tex
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
         except UnicodeDecodeError:
-            problems.add(source, "not UTF-8")
+            problems.add(source, "not UTF-8", "JSON lines must be UTF-8; re-save the file as UTF-8")
             continue
         if not line:
             problems.add(source, "empty line")
             continue
         if plain_text and not line.startswith("{"):
-            article = Article(id=source, text=line, source=source, metadata=dict.fromkeys(METADATA))
+            article = Article(id=f"{identity}:{number}", text=line, source=source, metadata=dict.fromkeys(METADATA))
         else:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 problems.add(source, "invalid JSON", e.msg)
                 continue
+            if isinstance(record, dict) and {"topic_scores", "speaker_scores"} <= record.keys():
+                problems.add(name, "a prediction output", "its lines are tagged sentences, not articles")
+                return
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
                 problems.add(source, "no 'text' field")
                 continue
-            article = Article(id=str(record.get("id") or source), text=record["text"], source=source,
+            article = Article(id=str(record.get("id") or f"{identity}:{number}"), text=record["text"], source=source,
                               metadata={key: record.get(key) for key in METADATA})
         if _acceptable(article, problems):
             yield article

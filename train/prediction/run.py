@@ -8,7 +8,6 @@ and an interrupted run keeps everything it finished (`--resume` carries on).
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,11 +16,12 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from train.atomic import write_file_atomically
 from train.data.segment import split_sentences
 from train.errors import UsageError
 from train.modeling.tagger import Tagger
-from train.prediction.readers import Article, Problems, check_inputs, read_articles
-from train.prediction.summary import write_summary
+from train.prediction.readers import INPUT_SUFFIXES, Article, Problems, check_inputs, read_articles
+from train.prediction.summary import summary_path, write_summary
 from train.prediction.writers import FORMATS, CsvWriter, JsonlWriter, ParquetWriter, output_row, prepare_resume
 
 
@@ -51,46 +51,86 @@ def _chunks(articles: Iterator[Article], max_sentences: int) -> Iterator[list[tu
         yield chunk
 
 
+def check_output(inputs: list[str], out: Path, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse an output that is an input, or that exists and was not named for --resume or --overwrite."""
+    if resume and overwrite:
+        raise UsageError("--resume continues the output and --overwrite replaces it: give one of them")
+    target = out.resolve()
+    if any(name != "-" and Path(name).resolve() == target for name in inputs):
+        raise UsageError(f"--out {out} is also an input; write the predictions to another file")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'predictions.jsonl'}")
+    if out.exists() and not (resume or overwrite):
+        raise UsageError(f"{out} already exists: pass --overwrite to replace it, or --resume to continue it")
+
+
 def predict_files(tagger: Tagger, inputs: list[str], out: Path, fmt: str = "jsonl", resume: bool = False,
-                  chunk_sentences: int = 2048, progress: bool = False,
-                  report: Callable[[str], None] = tqdm.write, stdin: TextIO | None = None) -> RunResult:
-    """Tag every article in `inputs`, appending to `out` article by article, then write the summary."""
+                  overwrite: bool = False, chunk_sentences: int = 2048, progress: bool = False,
+                  report: Callable[[str], None] | None = None, stdin: TextIO | None = None) -> RunResult:
+    """Tag every article in `inputs` article by article, then write the summary.
+
+    A resumed run appends to `out`; any other run writes a temporary file that replaces `out`
+    only once complete, so a killed or failed run leaves an earlier output as it was.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if resume and fmt != "jsonl":
         raise UsageError(f"--resume needs JSONL output: a {fmt} file cannot be appended to safely")
     check_inputs(inputs)
+    check_output(inputs, out, resume, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = prepare_resume(out) if resume else set()
-    problems = Problems(report)
+    problems = Problems(report or _report_on_stderr)
     result = RunResult(problems=problems.counts)
-    if fmt == "jsonl":
-        writer = JsonlWriter(out, append=resume)
-    elif fmt == "csv":
-        writer = CsvWriter(out, tagger.topics, tagger.speakers)
+
+    def tag_into(path: Path) -> None:
+        done = prepare_resume(path) if resume else set()
+        outputs = frozenset(p.resolve() for p in (out, path, summary_path(out)))
+        articles = _skip_done(read_articles(inputs, problems, stdin, outputs), done, result)
+        _tag_articles(tagger, articles, _open_writer(path, fmt, tagger, append=resume), result, problems,
+                      chunk_sentences, progress)
+        if not result.articles and not result.already_done:
+            raise UsageError(f"no article to tag in {', '.join(inputs)} ({result.skipped} inputs skipped; inputs are "
+                             f"{', '.join(INPUT_SUFFIXES)} files, directories of them, or -); nothing written to {out}")
+
+    if resume:
+        tag_into(out)
     else:
-        writer = ParquetWriter(out, tagger.topics, tagger.speakers)
-    articles = read_articles(inputs, problems, stdin)
-    bar = tqdm(unit=" articles", disable=not progress, file=sys.stderr)
-    start = time.perf_counter()
+        write_file_atomically(out, tag_into)
+    result.summary = write_summary(out, fmt, tagger.topics, tagger.speakers)
+    return result
+
+
+def _report_on_stderr(line: str) -> None:
+    tqdm.write(line, file=sys.stderr)  # above the progress bar, which stays at the bottom
+
+
+def _open_writer(path: Path, fmt: str, tagger: Tagger, append: bool) -> JsonlWriter | CsvWriter | ParquetWriter:
+    if fmt == "jsonl":
+        return JsonlWriter(path, append=append)
+    if fmt == "csv":
+        return CsvWriter(path, tagger.topics, tagger.speakers)
+    return ParquetWriter(path, tagger.topics, tagger.speakers)
+
+
+def _tag_articles(tagger: Tagger, articles: Iterator[Article], writer, result: RunResult, problems: Problems,
+                  chunk_sentences: int, progress: bool) -> None:
+    """Tag chunk by chunk; the bar counts sentences batch by batch, so a huge article shows progress too."""
+    bar = tqdm(unit=" sentences", disable=not progress, file=sys.stderr)
     try:
-        for chunk in _chunks(_skip_done(articles, done, result), chunk_sentences):
-            for (article, sentences), tagged in zip(chunk, tagger.tag_sentences([s for _, s in chunk])):
+        for chunk in _chunks(articles, chunk_sentences):
+            tagged_chunk = tagger.tag_sentences([sentences for _, sentences in chunk], progress=bar.update)
+            for (article, _), tagged in zip(chunk, tagged_chunk):
                 if not tagged:
                     problems.add(article.source, "empty", "no sentences")
                     continue
                 writer.write([output_row(article, sentence) for sentence in tagged])
                 result.articles += 1
                 result.sentences += len(tagged)
-                bar.update(1)
             writer.end_chunk()
-            elapsed = time.perf_counter() - start
-            bar.set_postfix_str(f"{result.sentences / elapsed:.0f} sentences/s")
+            bar.set_postfix_str(f"{result.articles} articles")
     finally:
         bar.close()
         writer.close()
-    result.summary = write_summary(out, fmt, tagger.topics, tagger.speakers)
-    return result
 
 
 def _skip_done(articles: Iterator[Article], done: set[str], result: RunResult) -> Iterator[Article]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,8 @@ from train.evaluation.metrics import HEADLINE_METRICS, headline
 from train.modeling.card import write_model_card
 from train.modeling.checkpoint import write_json
 from train.training.fit import fit
+
+logger = logging.getLogger(__name__)
 
 
 def mean_sd(values: list[float]) -> dict[str, float]:
@@ -53,16 +57,23 @@ def cross_validate(config: Config, scheme: LabelScheme | None = None) -> dict:
     if config.cv.compare_context:
         settings = {"context": True, "no_context": False}
     runs = []
+    total = len(settings) * len(config.cv.seeds) * n_folds
     with tempfile.TemporaryDirectory(prefix="cv-") as work:
         for setting, use_context in settings.items():
             for seed in config.cv.seeds:
                 for fold in range(n_folds):
+                    run_number = len(runs) + 1
+                    logger.info("cv run %d/%d: %s, seed %d, fold %d/%d: training", run_number, total, setting, seed,
+                                fold + 1, n_folds)
+                    started = time.perf_counter()
                     run_config = dataclasses.replace(
                         config, model=dataclasses.replace(config.model, use_context=use_context),
                         train=dataclasses.replace(config.train, seed=seed, resume=False))
                     work_dir = Path(work) / f"{setting}-{seed}-{fold}"
                     result = fit(run_config, fold_splits(everything, fold, n_folds), scheme, work_dir)
                     runs.append({"setting": setting, "seed": seed, "fold": fold, **headline(result.metrics["test"])})
+                    logger.info("cv run %d/%d done in %.0f s: test combined %.3f", run_number, total,
+                                time.perf_counter() - started, runs[-1]["combined"])
     summary = {setting: {name: mean_sd([r[name] for r in runs if r["setting"] == setting])
                          for name in HEADLINE_METRICS} for setting in settings}
     cv = {"n_folds": n_folds, "seeds": list(config.cv.seeds), "n_sentences": len(everything),

@@ -8,8 +8,10 @@ its last epoch checkpoint. Works unchanged under `accelerate launch`.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,8 @@ from train.modeling.bert import init_model, load_tokenizer, resolve_local_files_
 from train.modeling.card import write_model_card
 from train.modeling.checkpoint import publish, write_json
 from train.modeling.inference import encode
+
+logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS = ["topic_labels", "speaker_labels"]
 # Caps keep a label seen once in training from dominating the loss.
@@ -106,7 +110,11 @@ def to_probabilities(prediction: EvalPrediction | PredictionOutput) -> tuple[np.
 
 
 def run_directories(config: Config) -> tuple[Path, Path]:
-    """(final run dir, staging dir). With train.resume, the staging dir of the newest partial run."""
+    """(final run dir, staging dir). With train.resume, the staging dir of the newest partial run.
+
+    A new run claims its staging directory with an exclusive mkdir, so two runs started in the same
+    second get different names instead of sharing (and losing) one directory.
+    """
     output_dir = Path(config.train.output_dir)
     if config.train.resume and not config.train.run_name:
         partial = sorted(output_dir.glob("*.partial"), key=lambda p: p.stat().st_mtime)
@@ -114,11 +122,47 @@ def run_directories(config: Config) -> tuple[Path, Path]:
             raise ConfigError(f"{output_dir}: no interrupted run to resume (no *.partial directory)")
         staging = partial[-1]
         return staging.with_suffix(""), staging
-    name = config.train.run_name or f"{Path(config.model.name_or_path).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    # Under `accelerate launch` each process reads its own clock; all must write to the main one's directory.
-    name = broadcast_object_list([name])[0]
-    run_dir = output_dir / name
+    if config.train.run_name:
+        run_dir = output_dir / config.train.run_name
+        staging = run_dir.with_name(run_dir.name + ".partial")
+        if not config.train.resume and (run_dir.exists() or staging.exists()):
+            raise ConfigError(f"{run_dir if run_dir.exists() else staging} already exists: choose another "
+                              "train.run_name" + ("" if run_dir.exists() else ", or continue it with train.resume=true"))
+        return run_dir, staging
+    # Under `accelerate launch` only the main process claims a name; the others write to its directory.
+    name = claim_run_name(output_dir, f"{Path(config.model.name_or_path).name}-{time.strftime('%Y%m%d-%H%M%S')}") \
+        if PartialState().is_main_process else None
+    run_dir = output_dir / broadcast_object_list([name])[0]
     return run_dir, run_dir.with_name(run_dir.name + ".partial")
+
+
+def claim_run_name(output_dir: Path, base: str) -> str:
+    """`base`, or `base-2`, `base-3`...: the first name whose staging directory this process creates itself."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    name, attempt = base, 1
+    while True:
+        if not (output_dir / name).exists():
+            try:
+                os.mkdir(output_dir / f"{name}.partial")
+                return name
+            except FileExistsError:
+                pass
+        attempt += 1
+        name = f"{base}-{attempt}"
+
+
+def last_complete_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest Trainer checkpoint that was completely written; incomplete ones are removed.
+
+    The Trainer writes the weights first and trainer_state.json last, so a kill while saving
+    leaves a folder without one of them, which it then refuses to resume from.
+    """
+    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    complete = [p for p in found if (p / "model.safetensors").is_file() and (p / "trainer_state.json").is_file()]
+    for incomplete in set(found) - set(complete):
+        logger.warning("%s was not completely written (interrupted while saving); removing it", incomplete)
+        shutil.rmtree(incomplete, ignore_errors=True)
+    return complete[-1] if complete else None
 
 
 def mixed_precision(config: Config) -> dict:
@@ -155,6 +199,8 @@ def training_arguments(config: Config, checkpoints: Path) -> TrainingArguments:
         use_cpu=not torch.cuda.is_available(),
         ddp_find_unused_parameters=False,
         logging_steps=t.logging_steps,
+        # Progress bars in a redirected log are a stream of carriage returns and escape codes.
+        disable_tqdm=not sys.stderr.isatty(),
         report_to=["tensorboard"],
         seed=t.seed,
         data_seed=t.seed,
@@ -168,7 +214,7 @@ class FitResult:
     metrics: dict
 
 
-def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, resume: bool = False,
+def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, resume_from: Path | None = None,
         callbacks: list[TrainerCallback] = ()) -> FitResult:
     """Train on raw["train"], select and tune thresholds on raw["validation"], score raw["test"]."""
     set_seed(config.train.seed)
@@ -193,7 +239,7 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
         callbacks=[EarlyStoppingCallback(config.train.early_stopping_patience), *callbacks],
     )
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - started
 
     val_topic, val_topic_gold, val_speaker, val_speaker_gold = to_probabilities(trainer.predict(data["validation"]))
@@ -214,19 +260,31 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
     return FitResult(trainer, metrics)
 
 
+def resume_point(staging: Path) -> Path | None:
+    """The checkpoint to resume from, said in the log: the last complete one, or none (start over)."""
+    checkpoint = last_complete_checkpoint(staging / "checkpoints") if PartialState().is_main_process else None
+    checkpoint = broadcast_object_list([checkpoint])[0]
+    if checkpoint:
+        logger.warning("resuming %s from %s", staging, checkpoint.name)
+    else:
+        logger.warning("%s holds no complete checkpoint to resume from; starting the run over", staging)
+    return checkpoint
+
+
 def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
     """Fine-tune on the built dataset and publish a self-contained run directory."""
     resolve_local_files_only(config.model.name_or_path)  # an unreachable model fails before anything is written
     build = build_dataset(config.data)
     scheme = load_scheme(config.data.labels)
     run_dir, staging = run_directories(config)
-    resume = config.train.resume and any((staging / "checkpoints").glob("checkpoint-*"))
+    resume_from = resume_point(staging) if config.train.resume else None
     if PartialState().is_main_process:
         staging.mkdir(parents=True, exist_ok=True)
-    result = fit(config, build.dataset, scheme, staging, resume=resume, callbacks=callbacks)
+    result = fit(config, build.dataset, scheme, staging, resume_from=resume_from, callbacks=callbacks)
     trainer = result.trainer
     if trainer.is_world_process_zero():
         trainer.save_model(str(staging))
+        (staging / "model.safetensors").chmod(0o644)  # safetensors writes it private; the run is meant to be read
         save_config(config, staging / "train_config.yaml")
         write_json(staging / "dataset.json", {"fingerprint": build.fingerprint, "label_table": build.table,
                                                "sizes": {split: len(build.dataset[split]) for split in SPLITS}})
