@@ -26,7 +26,7 @@ from train.data.annotations import Article, DataError, load_annotations, load_ar
 from train.data.scheme import LabelScheme, SchemeError, load_scheme
 
 # Bump when the build logic changes so that old builds are not reused.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
 SPLITS = ("train", "validation", "test")
 
 
@@ -53,7 +53,7 @@ def _examples(records: list[dict], scheme: LabelScheme, articles: dict[str, Arti
             "date": article.date if article else str(record.get("date", "")),
             "index": index,
             "text": record["text"],
-            "context": previous["text"] if previous else "",
+            "context": record["context"] if "context" in record else previous["text"] if previous else "",
             "topics": [t for t in scheme.topics if t in record["topics"]],
             "speaker": record["speaker"],
             "topic_labels": scheme.encode_topics(record["topics"]),
