@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -118,6 +120,55 @@ class LabelStudioClient:
 
     def export(self, project: int) -> list[dict]:
         return self.request("GET", f"/api/projects/{project}/export?exportType=JSON&download_all_tasks=true")
+
+
+def executable(home: Path) -> Path:
+    return home / "venv" / "bin" / "label-studio"
+
+
+def is_installed(home: Path) -> bool:
+    """Whether the pinned release is installed in `home`/venv (a marker names the version)."""
+    return executable(home).is_file() and (home / "venv" / f".installed-{VERSION}").is_file()
+
+
+def install(home: Path) -> Path:
+    """Install the pinned Label Studio into a virtual environment of its own: its Django stack stays out of .venv."""
+    venv = home / "venv"
+    for command in ([sys.executable, "-m", "venv", str(venv)],
+                    [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"label-studio=={VERSION}"]):
+        if subprocess.run(command).returncode != 0:
+            raise LabelStudioError(f"installing Label Studio {VERSION} into {venv} failed: {' '.join(command)}")
+    (venv / f".installed-{VERSION}").touch()
+    return executable(home)
+
+
+def credentials(home: Path) -> dict[str, str]:
+    """The login and API token of the local server: LABEL_STUDIO_USERNAME/PASSWORD/USER_TOKEN if set, else
+    generated once and kept in `home`/credentials.json, since the server's database remembers the first ones."""
+    path = home / "credentials.json"
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {
+        "username": "annotator@example.com", "password": secrets.token_urlsafe(12), "token": secrets.token_hex(20)}
+    if not path.is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=1), encoding="utf-8")
+        path.chmod(0o600)
+    return {"username": os.environ.get("LABEL_STUDIO_USERNAME", stored["username"]),
+            "password": os.environ.get("LABEL_STUDIO_PASSWORD", stored["password"]),
+            "token": os.environ.get("LABEL_STUDIO_USER_TOKEN", stored["token"])}
+
+
+def open_project(client: LabelStudioClient, title: str, label_config: str, tasks: list[dict]) -> tuple[int, bool]:
+    """(project id, created): the project titled `title`, created with the config and tasks if it is new.
+
+    An existing project is left as it is, so starting the server again never imports the same tasks twice.
+    """
+    existing = [project["id"] for project in client.projects() if project.get("title") == title]
+    if existing:
+        return existing[0], False
+    project = client.create_project(title, label_config)
+    if tasks:
+        client.import_tasks(project, tasks)
+    return project, True
 
 
 def server_environment(data_dir: Path, username: str, password: str, token: str) -> dict[str, str]:
