@@ -11,7 +11,6 @@ a laptop after every batch of labels.
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +31,6 @@ from train.data.scheme import LabelScheme, load_scheme
 from train.errors import UserError
 from train.evaluation.baseline import THRESHOLD, train_baseline
 
-log = logging.getLogger(__name__)
 MAX_FOLDS = 5
 
 

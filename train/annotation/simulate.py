@@ -83,7 +83,8 @@ def simulate_run(examples: list[dict], scheme: LabelScheme, strategy: str, seed:
 
 def learning_curves(examples: list[dict], scheme: LabelScheme, settings: SimulationSettings) -> dict:
     """Every strategy's scores per budget over the seeds: the runs and their mean, sd and median."""
-    unreachable = [b for b in settings.budgets if b < settings.seed_size or (b - settings.seed_size) % settings.batch_size]
+    unreachable = [b for b in settings.budgets
+                   if b < settings.seed_size or (b - settings.seed_size) % settings.batch_size]
     if unreachable:
         raise UserError(f"budgets {unreachable} cannot be reached from a seed set of {settings.seed_size} in batches "
                         f"of {settings.batch_size}; use seed set + a multiple of the batch size")
@@ -123,6 +124,7 @@ def format_curves(result: dict, metric: str = "combined") -> str:
                          else "pool too small")
         gain = "—"
         if all(budget in result["curves"][s] for s in STRATEGIES):
-            gain = f"{result['curves']['margin'][budget][metric]['mean'] - result['curves']['random'][budget][metric]['mean']:+.3f}"
+            means = [result["curves"][s][budget][metric]["mean"] for s in STRATEGIES]
+            gain = f"{means[1] - means[0]:+.3f}"
         lines.append(f"| {budget} | {cells[0]} | {cells[1]} | {gain} |")
     return "\n".join(lines)
