@@ -8,12 +8,16 @@ MODEL ?=
 IN ?=
 OUT ?= predictions.jsonl
 MODELS ?=
+N ?= 50
+FILE ?=
+NAME ?=
+TASKS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data agreement train cv test bench predict evaluate report coverage clean
+.PHONY: help venv data agreement train cv test bench predict evaluate report coverage suggest import-labels label-studio audit al-curves clean
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 	@echo "  variables: CONFIG=$(CONFIG) ARGS='key=value ...' RESUME=1 MODEL=models/<run> IN=path OUT=file MODELS='models/a models/b' PRED=predictions.jsonl"
 
 $(VENV)/.installed: pyproject.toml
@@ -55,6 +59,21 @@ report: $(VENV)/.installed ## Compare checkpoints: MODELS="models/a models/b" (d
 
 coverage: $(VENV)/.installed ## Coverage page: PRED=predictions.jsonl [OUT=dir] [MODEL=models/<run>]
 	$(PY) -m train.cli.coverage $(PRED) $(if $(filter command line environment,$(origin OUT)),--out $(OUT)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+suggest: $(VENV)/.installed ## Sentences to label next: IN=path/ N=50 OUT=suggestions/ [MODEL=models/<run>]
+	$(PY) -m train.cli.suggest --config $(CONFIG) $(if $(MODEL),--model $(MODEL)) $(IN) --n $(N) --out $(if $(filter command line,$(origin OUT)),$(OUT),suggestions) $(ARGS)
+
+import-labels: $(VENV)/.installed ## Label Studio JSON export -> data/annotations/: FILE=export.json [NAME=<stem>]
+	$(PY) -m train.cli.import_labels --config $(CONFIG) $(FILE) $(if $(NAME),--name $(NAME)) $(ARGS)
+
+label-studio: $(VENV)/.installed ## Install (first use) and start Label Studio with a project [TASKS=suggestions/tasks.json]
+	$(PY) -m train.cli.label_studio --config $(CONFIG) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
+
+audit: $(VENV)/.installed ## Likely label errors (cleanlab, out-of-fold) -> reports/audit/
+	$(PY) -m train.cli.audit --config $(CONFIG) $(ARGS)
+
+al-curves: $(VENV)/.installed ## Learning curves: margin vs random sampling, simulated on the labelled data
+	$(PY) -m train.cli.al_curves --config $(CONFIG) $(ARGS)
 
 clean: ## Remove built data (not models/ or .venv)
 	rm -rf data/build

@@ -234,3 +234,32 @@ def test_a_non_utf8_annotation_file_is_reported_with_path_and_line(project, caps
     err = capsys.readouterr().err
     assert f"{Path('data/annotations/004_7b4b3a878ca4dd7e.jsonl')}:3: not UTF-8" in err and "re-save" in err
     assert "Traceback" not in err and not (project / "data/build").exists()
+
+
+def _write_partial_article(project: Path, with_context: bool) -> None:
+    rows = [
+        {"article": "ria-7", "index": 4, "text": "Он призвал Путина к деэскалации.", "topics": ["ukraine"],
+         "speaker": "biden", "context": "Байден провёл разговор с Путиным."},
+        {"article": "ria-7", "index": 9, "text": "Подписаться на канал.", "topics": [], "speaker": "none",
+         "context": "Кремль прокомментировал разговор."},
+    ]
+    if not with_context:
+        rows = [{k: v for k, v in row.items() if k != "context"} for row in rows]
+    (project / "data/annotations/partial.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_a_partially_labelled_article_builds_with_the_context_its_records_carry(project):
+    _write_partial_article(project, with_context=True)
+    dataset = build_dataset(data_config(project)).dataset
+    rows = {r["id"]: r for s in dataset for r in dataset[s]}
+    assert rows["ria-7:4"]["context"] == "Байден провёл разговор с Путиным."
+    assert rows["ria-7:9"]["context"] == "Кремль прокомментировал разговор."
+
+
+def test_a_partially_labelled_article_without_context_is_reported(project, capsys):
+    _write_partial_article(project, with_context=False)
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "partial.jsonl:1: article 'ria-7' has gaps in its sentence indices [0, 1, 2, 3, 5" in err
+    assert "'context' field" in err

@@ -117,6 +117,8 @@ def validate_record(record: Any, where: str, scheme: LabelScheme) -> list[str]:
                 errors.append(f"{where}: unknown topic {topic!r}; use one of {', '.join(scheme.topics)}")
         if len(set(record["topics"])) != len(record["topics"]):
             errors.append(f"{where}: a topic is listed twice in {record['topics']}; list each once")
+    if "context" in record and not isinstance(record["context"], str):
+        errors.append(f"{where}: 'context' must be the previous sentence's text (\"\" for the first sentence)")
     if record["speaker"] not in scheme.speakers:
         errors.append(f"{where}: unknown speaker {record['speaker']!r}; use exactly one of {', '.join(scheme.speakers)}")
     return errors
@@ -172,14 +174,18 @@ def load_annotations(annotations_dir: str | Path, scheme: LabelScheme, articles:
             if (article.id, index) not in seen:
                 errors.append(f"{article.source}:{source_line}: sentence {index} of article {article.id} has no label "
                               f"({sentence[:60]!r}); add it to {annotations_dir}/{article.id}.jsonl")
-    by_article: dict[str, list[int]] = {}
+    by_article: dict[str, list[dict]] = {}
     for record in records:
-        by_article.setdefault(record["article"], []).append(record["index"])
-    for article_id, indices in by_article.items():
-        missing = sorted(set(range(max(indices) + 1)) - set(indices))
-        if missing and article_id not in articles:
-            errors.append(f"{annotations_dir}: article {article_id!r} has gaps in its sentence indices {missing[:10]}; "
-                          "label every sentence so the previous-sentence context is right")
+        by_article.setdefault(record["article"], []).append(record)
+    for article_id, article_records in by_article.items():
+        indices = {r["index"] for r in article_records}
+        missing = sorted(set(range(max(indices) + 1)) - indices)
+        # A partially labelled article is fine when each record carries its context itself.
+        without_context = [r["_where"] for r in article_records if "context" not in r]
+        if missing and article_id not in articles and without_context:
+            errors.append(f"{without_context[0]}: article {article_id!r} has gaps in its sentence indices "
+                          f"{missing[:10]}; label every sentence, or give each of its records a 'context' field "
+                          "(the previous sentence) so the model still sees it")
     if errors:
         raise DataError(errors)
     return records

@@ -55,7 +55,7 @@ def _examples(records: list[dict], scheme: LabelScheme, articles: dict[str, Arti
             "event": article.event if article else str(record.get("event", "")),
             "index": index,
             "text": record["text"],
-            "context": previous["text"] if previous else "",
+            "context": record["context"] if "context" in record else previous["text"] if previous else "",
             "topics": [t for t in scheme.topics if t in record["topics"]],
             "speaker": record["speaker"],
             "topic_labels": scheme.encode_topics(record["topics"]),
