@@ -41,6 +41,7 @@ from train.evaluation.stats import (
     resample_weights,
 )
 from train.modeling.checkpoint import LATEST, Checkpoint, CheckpointError
+from train.modeling.navec import MODEL_TYPE as NAVEC_MODEL_TYPE
 
 HEADLINE = {key: label[0].upper() + label[1:] for key, (label, _) in HEADLINE_METRICS.items()}
 BASELINE_NAME = "baseline: TF-IDF + logistic regression"
@@ -116,6 +117,8 @@ def discover_checkpoints(models_dir: str | Path = "models") -> list[Checkpoint]:
 
 def _describe(checkpoint: Checkpoint) -> str:
     context = "with context" if checkpoint.use_context else "no context"
+    if checkpoint.model_config.get("model_type") == NAVEC_MODEL_TYPE:
+        return f"{checkpoint.encoder} + BiGRU {checkpoint.model_config.get('hidden_size', '?')}, {context}"
     layers = checkpoint.model_config.get("num_hidden_layers", "?")
     return f"{Path(checkpoint.encoder).name}, {layers} layers, {context}"
 
