@@ -34,6 +34,21 @@ class TaggerOutput(ModelOutput):
     speaker_logits: torch.Tensor | None = None
 
 
+def tagging_loss(config, topic_logits, speaker_logits, topic_labels=None, speaker_labels=None) -> torch.Tensor | None:
+    """Weighted BCE on topics plus cross-entropy on the speaker; None without labels (prediction)."""
+    if topic_labels is None or speaker_labels is None:
+        return None
+    pos_weight = getattr(config, "topic_pos_weight", None)
+    class_weight = getattr(config, "speaker_class_weight", None)
+    topic_loss = nn.functional.binary_cross_entropy_with_logits(
+        topic_logits, topic_labels.to(topic_logits.dtype),
+        pos_weight=torch.tensor(pos_weight, device=topic_logits.device) if pos_weight else None)
+    speaker_loss = nn.functional.cross_entropy(
+        speaker_logits, speaker_labels,
+        weight=torch.tensor(class_weight, device=speaker_logits.device) if class_weight else None)
+    return config.topic_loss_weight * topic_loss + config.speaker_loss_weight * speaker_loss
+
+
 class BertForNewsTagging(BertPreTrainedModel):
     """[CLS] representation -> dropout -> a topic head (sigmoid/BCE) and a speaker head (softmax/CE)."""
 
@@ -52,17 +67,7 @@ class BertForNewsTagging(BertPreTrainedModel):
         cls = self.dropout(self.encode_cls(input_ids, attention_mask, token_type_ids))
         topic_logits = self.topic_head(cls)
         speaker_logits = self.speaker_head(cls)
-        loss = None
-        if topic_labels is not None and speaker_labels is not None:
-            pos_weight = getattr(self.config, "topic_pos_weight", None)
-            class_weight = getattr(self.config, "speaker_class_weight", None)
-            topic_loss = nn.functional.binary_cross_entropy_with_logits(
-                topic_logits, topic_labels.to(topic_logits.dtype),
-                pos_weight=torch.tensor(pos_weight, device=topic_logits.device) if pos_weight else None)
-            speaker_loss = nn.functional.cross_entropy(
-                speaker_logits, speaker_labels,
-                weight=torch.tensor(class_weight, device=speaker_logits.device) if class_weight else None)
-            loss = self.config.topic_loss_weight * topic_loss + self.config.speaker_loss_weight * speaker_loss
+        loss = tagging_loss(self.config, topic_logits, speaker_logits, topic_labels, speaker_labels)
         return TaggerOutput(loss=loss, topic_logits=topic_logits, speaker_logits=speaker_logits)
 
     def encode_cls(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
@@ -112,8 +117,8 @@ def _unavailable(name_or_path: str) -> ModelLoadError:
         f"model {name_or_path!r} is not in the local Hugging Face cache and cannot be downloaded "
         f"(HF_HUB_OFFLINE={offline or 'unset'}; Hub reachable: no). Fix: download it once where the Hub is "
         f"reachable (`hf download {name_or_path}`), or point the config at a local copy "
-        f"(ARGS=\"model.name_or_path=/path/to/model\"). To test the pipeline offline on random weights, "
-        f"whose scores mean nothing: make train CONFIG=configs/offline.yaml")
+        f"(ARGS=\"model.name_or_path=/path/to/model\"). For a real model without any download (navec "
+        f"word vectors shipped in the natasha package + a small BiGRU): make train CONFIG=configs/offline.yaml")
 
 
 def resolve_local_files_only(name_or_path: str) -> bool:

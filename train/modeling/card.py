@@ -37,8 +37,15 @@ def cv_section(cv: dict | None) -> list[str]:
 
 def write_model_card(run_dir: Path, config: Config, metrics: dict, scheme: LabelScheme, label_table: str) -> None:
     encoder = config.model.name_or_path
-    weights = "random initialisation (pipeline test only: these numbers say nothing about ruBERT)" \
-        if config.model.random_init else f"pretrained `{encoder}`"
+    if config.model.encoder == "navec":
+        weights = (f"navec word vectors `{Path(encoder).stem}` (frozen, from the natasha package) read by a "
+                   f"trainable BiGRU ({config.model.hidden_size} units per direction) with attention pooling")
+    elif config.model.random_init:
+        weights = "random initialisation (pipeline test only: these numbers say nothing about ruBERT)"
+    else:
+        weights = f"pretrained `{encoder}`"
+    pooled = "pooled sentence vector (and the previous sentence's)" if config.model.encoder == "navec" \
+        else "[CLS] vector"
     lines = [
         "---", "language: ru", "library_name: transformers", "pipeline_tag: text-classification",
         f"base_model: {encoder}", "tags: [news, topic-classification, speaker-attribution]", "---", "",
@@ -46,7 +53,7 @@ def write_model_card(run_dir: Path, config: Config, metrics: dict, scheme: Label
         "Tags each sentence of a Russian news article with the **topics** it covers (multi-label) and the "
         "**speaker** whose position it reports (one of the speaker classes). "
         f"Encoder: {weights}, with a topics head (sigmoid, BCE) and a speaker head (softmax, cross-entropy) "
-        f"on the [CLS] vector. Previous sentence as context: {'yes' if config.model.use_context else 'no'}.", "",
+        f"on the {pooled}. Previous sentence as context: {'yes' if config.model.use_context else 'no'}.", "",
         "## Intended use", "",
         "Batch tagging of Russian-language coverage of the 7 December 2021 Putin–Biden call and similar "
         "Russia–US summit reporting, to count which positions and topics an outlet gives space to. "

@@ -31,6 +31,8 @@ from train.config import Config, load_config
 from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.modeling.bert import BertForNewsTagging
+from train.modeling.navec import MODEL_TYPE as NAVEC_MODEL_TYPE
+from train.modeling.navec import NavecForNewsTagging, NavecTokenizer
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "train_config.yaml", "metrics.json")
 LATEST = "latest"
@@ -89,10 +91,14 @@ class Checkpoint:
         return cv if isinstance(cv, dict) and isinstance(cv.get("summary"), dict) else None
 
     def load(self, device: str | torch.device = "cpu"):
-        """(model in eval mode, tokenizer)."""
-        model = BertForNewsTagging.from_pretrained(self.path, local_files_only=True).to(device).eval()
-        tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        return model, tokenizer
+        """(model in eval mode, tokenizer), by the model type in config.json."""
+        if self.model_config.get("model_type") == NAVEC_MODEL_TYPE:
+            model = NavecForNewsTagging.from_pretrained(self.path, local_files_only=True)
+            tokenizer = NavecTokenizer.from_pretrained(self.path)
+        else:
+            model = BertForNewsTagging.from_pretrained(self.path, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        return model.to(device).eval(), tokenizer
 
 
 def open_checkpoint(model: str | Path | None, models_dir: str | Path = "models") -> Checkpoint:

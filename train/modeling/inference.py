@@ -11,8 +11,11 @@ import torch
 def encode(tokenizer, texts: list[str], contexts: list[str] | None, max_length: int, **kwargs):
     """Tokenize sentences, with the previous sentence as the second segment when contexts are given.
 
-    The context is truncated first: the sentence itself is what is being tagged.
+    The context is truncated first: the sentence itself is what is being tagged. A tokenizer that
+    `encodes_context_separately` (navec) returns the context as inputs of its own instead.
     """
+    if getattr(tokenizer, "encodes_context_separately", False):
+        return tokenizer(texts, contexts, max_length=max_length, **kwargs)
     if contexts is None:
         return tokenizer(texts, truncation=True, max_length=max_length, **kwargs)
     texts = _fit_pair_budget(tokenizer, texts, max_length)
@@ -30,13 +33,19 @@ def _fit_pair_budget(tokenizer, texts: list[str], max_length: int) -> list[str]:
     return [text[:spans[-1][1]] if len(spans) == budget else text for text, spans in zip(texts, offsets)]
 
 
-def _pad(features: list[dict[str, list[int]]], pad_token_id: int, device) -> dict[str, torch.Tensor]:
-    """Right-pad a batch to its longest member (what tokenizer.pad does, without its per-call overhead)."""
-    width = max(len(f["input_ids"]) for f in features)
+def pad_batch(features: list[dict], pad_token_id: int, device=None) -> dict[str, torch.Tensor]:
+    """Right-pad each sequence input of a batch to its own longest member; labels become tensors as they are.
+
+    What tokenizer.pad does, without its per-call overhead, and for a context with inputs of its own.
+    """
     batch = {}
     for key in features[0]:
-        fill = pad_token_id if key == "input_ids" else 0
-        batch[key] = torch.tensor([f[key] + [fill] * (width - len(f[key])) for f in features], device=device)
+        values = [f[key] for f in features]
+        if key.endswith(("input_ids", "attention_mask", "token_type_ids")):
+            fill = pad_token_id if key.endswith("input_ids") else 0
+            width = max(len(v) for v in values)
+            values = [v + [fill] * (width - len(v)) for v in values]
+        batch[key] = torch.tensor(values, device=device)
     return batch
 
 
@@ -64,7 +73,7 @@ def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str
     device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        output = model(**_pad([features[i] for i in batch], tokenizer.pad_token_id, device))
+        output = model(**pad_batch([features[i] for i in batch], tokenizer.pad_token_id, device))
         topic_probs[batch] = torch.sigmoid(output.topic_logits.float()).cpu().numpy()
         speaker_probs[batch] = torch.softmax(output.speaker_logits.float(), dim=-1).cpu().numpy()
         if progress:

@@ -21,15 +21,7 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from datasets import DatasetDict
-from transformers import (
-    DataCollatorWithPadding,
-    EarlyStoppingCallback,
-    EvalPrediction,
-    Trainer,
-    TrainerCallback,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PredictionOutput
 
 from train.config import Config, ConfigError, save_config
@@ -39,7 +31,8 @@ from train.evaluation.metrics import headline, score_predictions, tune_threshold
 from train.modeling.bert import init_model, load_tokenizer, resolve_local_files_only
 from train.modeling.card import write_model_card
 from train.modeling.checkpoint import publish, write_json
-from train.modeling.inference import encode
+from train.modeling.inference import encode, pad_batch
+from train.modeling.navec import init_navec_model, navec_path
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +80,10 @@ class TaggingCollator:
     """Dynamic padding to the longest sentence of each batch; `length` only serves the sampler."""
 
     def __init__(self, tokenizer):
-        self.pad = DataCollatorWithPadding(tokenizer)
+        self.pad_token_id = tokenizer.pad_token_id
 
     def __call__(self, features):
-        return self.pad([{k: v for k, v in f.items() if k != "length"} for f in features])
+        return pad_batch([{k: v for k, v in f.items() if k != "length"} for f in features], self.pad_token_id)
 
 
 def compute_metrics(prediction: EvalPrediction, scheme: LabelScheme) -> dict:
@@ -208,6 +201,28 @@ def training_arguments(config: Config, checkpoints: Path) -> TrainingArguments:
     )
 
 
+def check_encoder_available(config: Config) -> None:
+    """Raise at once, before anything is written, when the encoder cannot be loaded."""
+    if config.model.encoder == "navec":
+        navec_path(config.model.name_or_path)
+    else:
+        resolve_local_files_only(config.model.name_or_path)
+
+
+def new_tagger(config: Config, scheme: LabelScheme, train_split):
+    """(fresh model, tokenizer) for config.model.encoder, with loss weights from the training split."""
+    m, t = config.model, config.train
+    heads = dict(
+        use_context=m.use_context, max_length=m.max_length, classifier_dropout=m.classifier_dropout,
+        topic_loss_weight=t.topic_loss_weight, speaker_loss_weight=t.speaker_loss_weight,
+        topic_pos_weight=topic_pos_weights(np.array(train_split["topic_labels"])) if t.topic_pos_weight else None,
+        speaker_class_weight=speaker_class_weights(np.array(train_split["speaker_label"]), len(scheme.speakers))
+        if t.speaker_class_weight else None)
+    if m.encoder == "navec":
+        return init_navec_model(m.name_or_path, scheme, hidden_size=m.hidden_size, **heads)
+    return init_model(m.name_or_path, scheme, random_init=m.random_init, **heads), load_tokenizer(m.name_or_path)
+
+
 @dataclass
 class FitResult:
     trainer: Trainer
@@ -218,17 +233,7 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
         callbacks: list[TrainerCallback] = ()) -> FitResult:
     """Train on raw["train"], select and tune thresholds on raw["validation"], score raw["test"]."""
     set_seed(config.train.seed)
-    tokenizer = load_tokenizer(config.model.name_or_path)
-    model = init_model(
-        config.model.name_or_path, scheme, random_init=config.model.random_init,
-        use_context=config.model.use_context, max_length=config.model.max_length,
-        classifier_dropout=config.model.classifier_dropout,
-        topic_loss_weight=config.train.topic_loss_weight, speaker_loss_weight=config.train.speaker_loss_weight,
-        topic_pos_weight=topic_pos_weights(np.array(raw["train"]["topic_labels"]))
-        if config.train.topic_pos_weight else None,
-        speaker_class_weight=speaker_class_weights(np.array(raw["train"]["speaker_label"]), len(scheme.speakers))
-        if config.train.speaker_class_weight else None,
-    )
+    model, tokenizer = new_tagger(config, scheme, raw["train"])
     data = tokenize(raw, tokenizer, config.model.use_context, config.model.max_length)
 
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(work_dir / "logs")
@@ -273,7 +278,7 @@ def resume_point(staging: Path) -> Path | None:
 
 def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
     """Fine-tune on the built dataset and publish a self-contained run directory."""
-    resolve_local_files_only(config.model.name_or_path)  # an unreachable model fails before anything is written
+    check_encoder_available(config)
     build = build_dataset(config.data)
     scheme = load_scheme(config.data.labels)
     run_dir, staging = run_directories(config)

@@ -1,0 +1,126 @@
+"""The offline navec tagger: training end to end, self-contained checkpoints, tokenization, context."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tests.helpers import ROOT, data_overrides
+from train.config import ConfigError, load_config
+from train.data.scheme import load_scheme
+from train.modeling.bert import ModelLoadError
+from train.modeling.checkpoint import REQUIRED_FILES, load_checkpoint
+from train.modeling.inference import predict_probabilities
+from train.modeling.navec import DEFAULT_NAVEC, EXTRA_TOKENS, VOCAB_FILE, init_navec_model, navec_path
+from train.training.fit import train
+
+SAMPLE = ["Путин заявил, что НАТО наращивает военный потенциал у рубежей России.",
+          "Байден пригрозил «экономическими и другими мерами».", "Подписаться",
+          "Президенты обсудили кибербезопасность в 2021 году."]
+CONTEXTS = ["", *SAMPLE[:-1]]
+
+
+@pytest.fixture(scope="module")
+def navec_run(built_project, tmp_path_factory):
+    config = load_config(ROOT / "configs/offline.yaml", [
+        *data_overrides(built_project), f"train.output_dir={tmp_path_factory.mktemp('runs')}",
+        "train.run_name=navec", "train.epochs=2", "train.logging_steps=50", "model.hidden_size=32"])
+    return train(config)
+
+
+@pytest.fixture(scope="module")
+def scheme():
+    return load_scheme(ROOT / "configs/labels.yaml")
+
+
+def test_offline_config_trains_a_self_contained_navec_run(navec_run):
+    run = navec_run.run_dir
+    for name in (*REQUIRED_FILES, "README.md", VOCAB_FILE):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["model_type"] == "navec-tagger" and config["encoder_name_or_path"] == DEFAULT_NAVEC
+    assert len(config["topic_thresholds"]) == 10 and config["use_context"] is True
+    assert json.loads((run / "metrics.json").read_text())["test"]["n_sentences"] > 0
+    assert "navec" in (run / "README.md").read_text()
+
+
+def test_save_load_gives_identical_predictions(navec_run):
+    model, tokenizer = load_checkpoint(navec_run.run_dir)
+    again, _ = load_checkpoint(navec_run.run_dir)
+    first = predict_probabilities(model, tokenizer, SAMPLE, CONTEXTS)
+    np.testing.assert_array_equal(first[0], predict_probabilities(again, tokenizer, SAMPLE, CONTEXTS)[0])
+    np.testing.assert_array_equal(first[1], predict_probabilities(again, tokenizer, SAMPLE, CONTEXTS)[1])
+    assert model.config.topic_thresholds == json.loads((navec_run.run_dir / "config.json").read_text())[
+        "topic_thresholds"]
+    # Packed sequences: a sentence scores the same whatever it is batched and padded with.
+    one_by_one = predict_probabilities(model, tokenizer, SAMPLE, CONTEXTS, batch_size=1)
+    np.testing.assert_allclose(first[0], one_by_one[0], atol=1e-6)
+    np.testing.assert_allclose(first[1], one_by_one[1], atol=1e-6)
+
+
+def test_checkpoint_predicts_without_natasha_or_navec(navec_run):
+    # Block both packages in a fresh interpreter: the checkpoint must carry everything itself.
+    script = textwrap.dedent(f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("natasha", "navec"):
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
+        from train.modeling.tagger import Tagger
+        tagged = Tagger.from_pretrained({str(navec_run.run_dir)!r}).predict("Путин заявил. Байден ответил.")
+        assert "natasha" not in sys.modules and "navec" not in sys.modules
+        print(tagged[0][1]["speaker"])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() in json.loads((navec_run.run_dir / "config.json").read_text())["speakers"]
+
+
+def test_tokens_are_lowercased_and_unknowns_numbers_and_punctuation_have_ids(scheme):
+    model, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, hidden_size=16)
+    ids = tokenizer(["Путин ПУТИН путин", "Зюзюблик-3000 2021 «»", ""])["input_ids"]
+    assert ids[0] == [tokenizer.word_ids["путин"]] * 3
+    unknown, number, opening, closing = ids[1]
+    assert unknown == tokenizer.unk_token_id and number == tokenizer.word_ids["<num>"]
+    assert {opening, closing} == {tokenizer.word_ids["«"], tokenizer.word_ids["»"]}
+    assert number >= model.config.navec_vocab_size and len(tokenizer) == model.config.navec_vocab_size + len(
+        EXTRA_TOKENS)
+    assert ids[2] == [tokenizer.pad_token_id]
+    model.eval()
+    upper, lower = predict_probabilities(model, tokenizer, ["ПУТИН ЗАЯВИЛ О САНКЦИЯХ", "путин заявил о санкциях"])
+    np.testing.assert_array_equal(upper[0], upper[1])
+    np.testing.assert_array_equal(lower[0], lower[1])
+
+
+def test_truncation_keeps_the_first_tokens(scheme):
+    _, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, hidden_size=16)
+    encoded = tokenizer(["раз два три четыре"], ["пять шесть семь"], max_length=2)
+    assert encoded["input_ids"] == [[tokenizer.word_ids["раз"], tokenizer.word_ids["два"]]]
+    assert encoded["context_input_ids"] == [[tokenizer.word_ids["пять"], tokenizer.word_ids["шесть"]]]
+
+
+@pytest.mark.parametrize("use_context", [True, False])
+def test_context_is_read_only_when_configured(scheme, use_context):
+    model, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, hidden_size=16, use_context=use_context)
+    model.eval()
+    texts = [SAMPLE[0]] * 2
+    topics, speakers = predict_probabilities(model, tokenizer, texts, ["Байден заявил.", "Песков ответил."])
+    assert np.array_equal(speakers[0], speakers[1]) is not use_context
+    assert model.topic_head.in_features == 16 * 2 * (2 if use_context else 1)
+
+
+def test_missing_navec_embeddings_are_a_clear_error(monkeypatch):
+    with pytest.raises(ModelLoadError, match=f"no such navec file.*{DEFAULT_NAVEC}"):
+        navec_path("navec_news_v2_missing")
+    monkeypatch.setitem(sys.modules, "natasha", None)
+    with pytest.raises(ModelLoadError, match="pip install natasha"):
+        navec_path(DEFAULT_NAVEC)
+
+
+def test_unknown_encoder_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.encoder: 'xlnet' is not one of bert, navec"):
+        load_config(ROOT / "configs/offline.yaml", ["model.encoder=xlnet"])
