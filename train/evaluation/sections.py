@@ -58,8 +58,9 @@ class Section:
 def checkpoint_settings(checkpoint: Checkpoint) -> dict[str, str]:
     """The settings that tell runs apart, as the report shows them."""
     config = checkpoint.train_config
-    return {"encoder": Path(config.model.name_or_path).name,
-            "layers": str(checkpoint.model_config.get("num_hidden_layers", "?")),
+    navec = config.model.encoder == "navec"
+    return {"encoder": f"{config.model.name_or_path} + BiGRU" if navec else Path(config.model.name_or_path).name,
+            "layers": "1 (BiGRU)" if navec else str(checkpoint.model_config.get("num_hidden_layers", "?")),
             "epochs": str(config.train.epochs), "learning rate": f"{config.train.learning_rate:g}",
             "context": "yes" if checkpoint.use_context else "no",
             "data": (checkpoint.data_fingerprint or "?")[:12]}
