@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from train.annotation.audit import labelled_examples, run_audit
 from train.annotation.importer import import_export
 from train.annotation.label_studio import labeling_config, labels_from_result

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from train.annotation import label_studio as ls
 from train.annotation.suggest import suggest
 from train.cli.data import main as data_main

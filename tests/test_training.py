@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from transformers import TrainerCallback, set_seed
 
 from tests.helpers import ROOT, data_overrides
@@ -53,6 +54,9 @@ def test_training_writes_a_self_contained_run(trained_run):
     assert metrics["test"]["n_sentences"] == test_size > 0 and set(metrics["test"]["topics"]["per_label"]) == set(config["topics"])
     card = (run / "README.md").read_text()
     assert "## Metrics" in card and "## Limitations" in card and f"| test | {test_size} |" in card
+    card_data = ModelCard(card).data.to_dict()
+    assert card_data["language"] == "ru" and card_data["pipeline_tag"] == "text-classification"
+    assert json.loads((run / "dataset.json").read_text())["fingerprint"] in card
     assert stat.S_IMODE((run / "model.safetensors").stat().st_mode) == 0o644
 
 

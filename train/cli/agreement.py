@@ -11,6 +11,7 @@ from train.data.agreement import agreement, read_labelling, unapplied_rulings
 from train.data.annotations import DataError
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adjudication", default="data/agreement/adjudication.jsonl")
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     args = parser.parse_args(argv)
+    setup_command_logging()
     try:
         data = load_config(args.config).data
         scheme = load_scheme(data.labels)

@@ -12,6 +12,7 @@ import torch
 from train.bench.coverage import format_coverage, run_coverage_benchmark
 from train.bench.prediction import format_benchmark, run_prediction_benchmark
 from train.bench.training import DEFAULT_ARCH, MODES, format_training, run_training_benchmark, train_throughput
+from train.logs import setup_command_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coverage", type=int, metavar="ARTICLES",
                         help="only the coverage report benchmark, on a synthetic file of this many articles")
     args = parser.parse_args(argv)
+    setup_command_logging()
     if args.coverage:
         result = run_coverage_benchmark(args.coverage)
         print(format_coverage(result))

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from train.coverage.heldout import checkpoint_errors
 from train.coverage.page import build_coverage, default_out_dir
 from train.coverage.tables import N_RESAMPLES, SAMPLE_SIZE
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 from train.modeling.checkpoint import open_checkpoint
 
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples of the articles")
     parser.add_argument("--sample", type=int, default=SAMPLE_SIZE, help="sentences kept for the sentence browser")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_command_logging()
     try:
         checkpoint = open_checkpoint(args.model)
         out = build_coverage(args.predictions, checkpoint.scheme, checkpoint_errors(checkpoint), str(checkpoint.path),

@@ -10,6 +10,7 @@ from train.data.annotations import annotation_template, load_articles
 from train.data.build import build_dataset, floor_shortfalls
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="print unlabelled JSONL lines for a seed article and exit")
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. data.seed=7")
     args = parser.parse_args(argv)
+    setup_command_logging()
     try:
         config = load_config(args.config, args.overrides).data
         if args.template:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from train.errors import UserError, exit_with
 from train.evaluation.scoring import evaluate_checkpoint, write_results
+from train.logs import setup_command_logging
 from train.modeling.checkpoint import open_checkpoint
 
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="labelled JSONL in the annotation format (default: the test split)")
     parser.add_argument("--out", help="metrics.json path (default: <model>/eval/<data name>/metrics.json)")
     args = parser.parse_args(argv)
+    setup_command_logging()
     try:
         checkpoint = open_checkpoint(args.model)
         result = evaluate_checkpoint(checkpoint, args.data)

@@ -16,6 +16,7 @@ from pathlib import Path
 from transformers.utils import logging as transformers_logging
 
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 from train.modeling.tagger import Tagger
 from train.prediction.readers import check_inputs
 from train.prediction.run import check_output, closing_summary, predict_files
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_command_logging()
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     try:

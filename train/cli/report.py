@@ -11,6 +11,7 @@ import sys
 from train.errors import UserError, exit_with
 from train.evaluation.report import build_report
 from train.evaluation.stats import N_RESAMPLES
+from train.logs import setup_command_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", default="reports")
     parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples")
     args = parser.parse_args(argv)
+    setup_command_logging()
     try:
         report = build_report(args.models, args.name, args.out_dir, args.data,
                               args.resamples)

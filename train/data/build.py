@@ -23,6 +23,7 @@ from train.atomic import write_directory_atomically
 from train.config import DataConfig
 from train.data.annotations import Article, DataError, load_annotations, load_articles
 from train.data.scheme import LabelScheme, SchemeError, load_scheme
+from train.data.segment import previous_sentences
 from train.data.splits import assign_groups, connected_groups
 
 # Bump when the build logic changes so that old builds are not reused.
@@ -41,10 +42,10 @@ class BuildResult:
 
 
 def _examples(records: list[dict], scheme: LabelScheme, articles: dict[str, Article]) -> list[dict]:
-    by_key = {(r["article"], r["index"]): r for r in records}
+    records = sorted(records, key=lambda r: (r["article"], r["index"]))
     examples = []
-    for (article_id, index), record in sorted(by_key.items()):
-        previous = by_key.get((article_id, index - 1))
+    for record, context in zip(records, previous_sentences(records)):
+        article_id, index = record["article"], record["index"]
         article = articles.get(article_id)
         examples.append({
             "id": f"{article_id}:{index}",
@@ -55,7 +56,7 @@ def _examples(records: list[dict], scheme: LabelScheme, articles: dict[str, Arti
             "event": article.event if article else str(record.get("event", "")),
             "index": index,
             "text": record["text"],
-            "context": record["context"] if "context" in record else previous["text"] if previous else "",
+            "context": context,
             "topics": [t for t in scheme.topics if t in record["topics"]],
             "speaker": record["speaker"],
             "topic_labels": scheme.encode_topics(record["topics"]),

@@ -31,3 +31,18 @@ def sentences_with_lines(text: str) -> list[tuple[int, str]]:
 def split_sentences(text: str) -> list[str]:
     """Split an article into sentences, as the dataset and the predictor both see them."""
     return [sentence for _, sentence in sentences_with_lines(text)]
+
+
+def previous_sentences(records: list[dict]) -> list[str]:
+    """The model's context for each annotation-format record: the previous sentence of its article.
+
+    A record that carries its own `context` (a sentence labelled without its neighbours,
+    as `make import-labels` writes them) keeps it; a first sentence has none.
+    """
+    text_at = {(str(r["article"]), r["index"]): r["text"] for r in records}
+    return [r["context"] if "context" in r else text_at.get((str(r["article"]), r["index"] - 1), "") for r in records]
+
+
+def article_contexts(sentences: list[str]) -> list[str]:
+    """The context of every sentence of one segmented article."""
+    return previous_sentences([{"article": "", "index": i, "text": text} for i, text in enumerate(sentences)])

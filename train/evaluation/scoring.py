@@ -21,6 +21,7 @@ from train.config import DataConfig
 from train.data.annotations import read_lines, validate_record
 from train.data.build import build_dataset
 from train.data.scheme import LabelScheme, load_scheme
+from train.data.segment import previous_sentences
 from train.errors import UserError
 from train.evaluation.metrics import apply_thresholds, headline, score_predictions
 from train.modeling.checkpoint import Checkpoint, write_json
@@ -129,14 +130,13 @@ def jsonl_data(path: str | Path, scheme: LabelScheme, model_path: str | Path) ->
     if not records:
         raise EvaluationError(f"{path}: no labelled sentences; expected one JSON object per line")
     records.sort(key=lambda r: (str(r["article"]), r["index"]))
-    text_at = {(str(r["article"]), r["index"]): r["text"] for r in records}
     articles = [str(r["article"]) for r in records]
     return LabelledData(
         name=path.stem, source=str(path), scheme=scheme,
         ids=[f"{r['article']}:{r['index']}" for r in records], articles=articles,
         outlets=[str(r.get("outlet", path.stem)) for r in records],
         texts=[r["text"] for r in records],
-        contexts=[text_at.get((a, r["index"] - 1), "") for a, r in zip(articles, records)],
+        contexts=previous_sentences(records),
         topic_gold=np.array([scheme.encode_topics(r["topics"]) for r in records], dtype=int)
         .reshape(len(records), len(scheme.topics)),
         speaker_gold=np.array([scheme.encode_speaker(r["speaker"]) for r in records], dtype=int))

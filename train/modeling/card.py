@@ -1,92 +1,77 @@
-"""The model card (`README.md` in the run directory), in Hugging Face model-card style."""
+"""The model card (`README.md` in the run directory): huggingface_hub's ModelCard from a Markdown template."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from huggingface_hub import ModelCard, ModelCardData
+
 from train.atomic import write_file_atomically
 from train.config import Config
 from train.data.scheme import LabelScheme
 from train.evaluation.metrics import HEADLINE_METRICS, headline
+from train.pages import markdown_table
+
+TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 
 
-def _per_label_table(split_metrics: dict, head: str) -> list[str]:
-    lines = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-    for label, m in split_metrics[head]["per_label"].items():
-        lines.append(f"| {label} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} | {m['support']} |")
-    return lines
+def _per_label_table(split_metrics: dict, head: str) -> str:
+    return markdown_table(["label", "precision", "recall", "F1", "support"], [
+        [label, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", m["support"]]
+        for label, m in split_metrics[head]["per_label"].items()])
 
 
-def cv_section(cv: dict | None) -> list[str]:
+def cv_section(cv: dict | None) -> str:
     if not cv:
-        return ["Not run yet: `make cv` adds k-fold x seeds results here. With a dataset this small, "
-                "cross-validation is the number to trust; the single test split above is a few sentences."]
-    lines = [f"{cv['n_folds']} folds x {len(cv['seeds'])} seeds on all {cv['n_sentences']} labelled sentences "
-             "(mean ± sd over the runs).", "", "| setting | " + " | ".join(label for label, _ in list(HEADLINE_METRICS.values())[:5]) + " |",
-             "|---|" + "---|" * 5]
-    for setting, summary in cv["summary"].items():
-        cells = [f"{summary[key]['mean']:.3f} ± {summary[key]['sd']:.3f}" for key in list(HEADLINE_METRICS)[:5]]
-        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+        return ("Not run yet: `make cv` adds k-fold x seeds results here; they are the numbers to trust, "
+                "more than one test split.")
+    keys = list(HEADLINE_METRICS)[:5]
+    table = markdown_table(["setting", *(HEADLINE_METRICS[k][0] for k in keys)], [
+        [setting, *(f"{summary[k]['mean']:.3f} ± {summary[k]['sd']:.3f}" for k in keys)]
+        for setting, summary in cv["summary"].items()])
+    text = (f"{cv['n_folds']} folds x {len(cv['seeds'])} seeds on all {cv['n_sentences']} labelled sentences, "
+            f"folds grouped by article (mean ± sd over the runs).\n\n{table}")
     if "context_effect" in cv:
-        effect = cv["context_effect"]
-        lines += ["", f"Effect of the previous-sentence context on speaker macro-F1: "
-                      f"{effect['speaker_macro_f1']['mean']:+.3f} ± {effect['speaker_macro_f1']['sd']:.3f} "
-                      f"(paired over {effect['n_pairs']} fold x seed runs)."]
-    return lines
+        effect = cv["context_effect"]["speaker_macro_f1"]
+        text += (f"\n\nEffect of the previous-sentence context on speaker macro-F1: {effect['mean']:+.3f} ± "
+                 f"{effect['sd']:.3f} (paired over {cv['context_effect']['n_pairs']} fold x seed runs).")
+    return text
 
 
-def write_model_card(run_dir: Path, config: Config, metrics: dict, scheme: LabelScheme, label_table: str) -> None:
-    encoder = config.model.name_or_path
+def _encoder(config: Config) -> tuple[str, str]:
+    """(what the encoder is, what the heads read)."""
     if config.model.encoder == "navec":
-        weights = (f"navec word vectors `{Path(encoder).stem}` (frozen, from the natasha package) read by a "
-                   f"trainable BiGRU ({config.model.hidden_size} units per direction) with attention pooling")
-    elif config.model.random_init:
-        weights = "random initialisation (pipeline test only: these numbers say nothing about ruBERT)"
-    else:
-        weights = f"pretrained `{encoder}`"
-    pooled = "pooled sentence vector (and the previous sentence's)" if config.model.encoder == "navec" \
-        else "[CLS] vector"
-    lines = [
-        "---", "language: ru", "library_name: transformers", "pipeline_tag: text-classification",
-        f"base_model: {encoder}", "tags: [news, topic-classification, speaker-attribution]", "---", "",
-        f"# {run_dir.name.removesuffix('.partial')}", "",
-        "Tags each sentence of a Russian news article with the **topics** it covers (multi-label) and the "
-        "**speaker** whose position it reports (one of the speaker classes). "
-        f"Encoder: {weights}, with a topics head (sigmoid, BCE) and a speaker head (softmax, cross-entropy) "
-        f"on the {pooled}. Previous sentence as context: {'yes' if config.model.use_context else 'no'}.", "",
-        "## Intended use", "",
-        "Batch tagging of Russian-language coverage of the 7 December 2021 Putin–Biden call and similar "
-        "Russia–US summit reporting, to count which positions and topics an outlet gives space to. "
-        "Load with `Tagger.from_pretrained(path)` or `python -m train.prediction.run --model <this dir>`.", "",
-        "## Labels", "",
-        f"Topics: {', '.join(f'`{t}`' for t in scheme.topics)}.", "",
-        f"Speakers: {', '.join(f'`{s}`' for s in scheme.speakers)}.", "",
-        "Topic thresholds tuned on validation: " +
-        ", ".join(f"{t} {v:.2f}" for t, v in metrics["topic_thresholds"].items()) + ".", "",
-        "## Data", "",
-        "Hand-labelled sentences of the seed articles (see `data/GUIDELINES.md`), split with iterative "
-        "stratification:", "", "```", label_table, "```", "",
-        "## Metrics", "",
-        "| split | n | " + " | ".join(label for label, _ in HEADLINE_METRICS.values()) + " |",
-        "|---|---|" + "---|" * len(HEADLINE_METRICS),
-    ]
-    for split in ("validation", "test"):
-        cells = [f"{value:.3f}" for value in headline(metrics[split]).values()]
-        lines.append(f"| {split} | {metrics[split]['n_sentences']} | " + " | ".join(cells) + " |")
-    lines += ["", "Test, per topic:", "", *_per_label_table(metrics["test"], "topics"), "",
-              "Test, per speaker:", "", *_per_label_table(metrics["test"], "speaker"), "",
-              "## Cross-validation", "", *cv_section(metrics.get("cv")), "",
-              "## Limitations", "",
-              f"- Trained on {metrics['training']['train_sentences']} sentences from a handful of articles about "
-              "one event: expect it to miss topics and speakers phrased differently in other coverage.",
-              "- Test and validation splits have a handful of sentences per label; single-split scores swing "
-              "widely with one sentence. Prefer the cross-validation numbers and `make report`'s bootstrap "
-              "intervals.",
-              "- The `other` speaker class has no training examples in the seed data.",
-              "- Related-story links and captions are labelled as boilerplate (no topics, `none`), even when "
-              "they mention a topic.", "",
-              "## Training", "", f"Resolved configuration: `train_config.yaml`. Training took "
-              f"{metrics['training']['seconds']} s, {metrics['training']['epochs_run']} epochs "
-              f"({metrics['training']['processes']} process(es)). TensorBoard logs: `logs/`.", ""]
-    text = "\n".join(lines)
+        return (f"navec word vectors `{Path(config.model.name_or_path).stem}` (frozen, from the natasha package, "
+                f"stored in this checkpoint) read by a trainable BiGRU ({config.model.hidden_size} units per "
+                "direction) with attention pooling", "pooled sentence vector (and the previous sentence's)")
+    if config.model.random_init:
+        return "random initialisation (pipeline test only: these numbers say nothing about ruBERT)", "[CLS] vector"
+    return f"pretrained `{config.model.name_or_path}`", "[CLS] vector"
+
+
+def render_model_card(run_name: str, config: Config, metrics: dict, scheme: LabelScheme, label_table: str,
+                      fingerprint: str = "") -> str:
+    encoder, pooled = _encoder(config)
+    data = ModelCardData(language="ru", library_name="transformers", pipeline_tag="text-classification",
+                         base_model=None if config.model.encoder == "navec" else config.model.name_or_path,
+                         tags=["news", "topic-classification", "speaker-attribution", config.model.encoder])
+    metrics_table = markdown_table(["split", "n", *(label for label, _ in HEADLINE_METRICS.values())], [
+        [split, metrics[split]["n_sentences"], *(f"{v:.3f}" for v in headline(metrics[split]).values())]
+        for split in ("validation", "test")])
+    card = ModelCard.from_template(
+        data, template_path=str(TEMPLATE), run_name=run_name, encoder=encoder, pooled=pooled,
+        use_context=config.model.use_context, topics=", ".join(f"`{t}`" for t in scheme.topics),
+        speakers=", ".join(f"`{s}`" for s in scheme.speakers),
+        thresholds=", ".join(f"{t} {v:.2f}" for t, v in metrics["topic_thresholds"].items()),
+        train_sentences=metrics["training"]["train_sentences"], fingerprint=fingerprint, label_table=label_table,
+        metrics_table=metrics_table, topic_table=_per_label_table(metrics["test"], "topics"),
+        speaker_table=_per_label_table(metrics["test"], "speaker"), cross_validation=cv_section(metrics.get("cv")),
+        seconds=metrics["training"]["seconds"], epochs=metrics["training"]["epochs_run"],
+        processes=metrics["training"]["processes"])
+    return str(card)
+
+
+def write_model_card(run_dir: Path, config: Config, metrics: dict, scheme: LabelScheme, label_table: str,
+                     fingerprint: str = "") -> None:
+    text = render_model_card(run_dir.name.removesuffix(".partial"), config, metrics, scheme, label_table, fingerprint)
     write_file_atomically(run_dir / "README.md", lambda temporary: temporary.write_text(text, encoding="utf-8"))

@@ -33,6 +33,13 @@ def _fit_pair_budget(tokenizer, texts: list[str], max_length: int) -> list[str]:
     return [text[:spans[-1][1]] if len(spans) == budget else text for text, spans in zip(texts, offsets)]
 
 
+def probabilities(topic_logits: torch.Tensor, speaker_logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(topic probabilities, speaker probabilities): sigmoid per topic, softmax over speakers, in float32 numpy."""
+    topic = torch.sigmoid(topic_logits.float()).cpu().numpy()
+    speaker = torch.softmax(speaker_logits.float(), dim=-1).cpu().numpy()
+    return topic, speaker
+
+
 def pad_batch(features: list[dict], pad_token_id: int, device=None) -> dict[str, torch.Tensor]:
     """Right-pad each sequence input of a batch to its own longest member; labels become tensors as they are.
 
@@ -74,8 +81,7 @@ def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         output = model(**pad_batch([features[i] for i in batch], tokenizer.pad_token_id, device))
-        topic_probs[batch] = torch.sigmoid(output.topic_logits.float()).cpu().numpy()
-        speaker_probs[batch] = torch.softmax(output.speaker_logits.float(), dim=-1).cpu().numpy()
+        topic_probs[batch], speaker_probs[batch] = probabilities(output.topic_logits, output.speaker_logits)
         if progress:
             progress(len(batch))
     return topic_probs, speaker_probs

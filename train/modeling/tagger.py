@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.data.segment import split_sentences
+from train.data.segment import article_contexts, split_sentences
 from train.errors import UsageError
 from train.evaluation.metrics import apply_thresholds
 from train.modeling.checkpoint import open_checkpoint
@@ -65,7 +65,7 @@ class Tagger:
         `progress` is called with the number of sentences of each batch as it is tagged.
         """
         texts = [sentence for sentences in articles for sentence in sentences]
-        contexts = [sentences[i - 1] if i else "" for sentences in articles for i in range(len(sentences))]
+        contexts = [context for sentences in articles for context in article_contexts(sentences)]
         topic_probs, speaker_probs = predict_probabilities(self.model, self.tokenizer, texts, contexts,
                                                            self.batch_size, progress)
         topic_on = apply_thresholds(topic_probs, self.thresholds)

@@ -93,8 +93,8 @@ def attach_to_run(run_dir: Path, cv: dict, config: Config, scheme: LabelScheme) 
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     metrics["cv"] = {k: v for k, v in cv.items() if k != "runs"}
     write_json(run_dir / "metrics.json", metrics)
-    label_table = json.loads((run_dir / "dataset.json").read_text(encoding="utf-8"))["label_table"]
-    write_model_card(run_dir, config, metrics, scheme, label_table)
+    dataset = json.loads((run_dir / "dataset.json").read_text(encoding="utf-8"))
+    write_model_card(run_dir, config, metrics, scheme, dataset["label_table"], dataset.get("fingerprint", ""))
 
 
 def format_summary(cv: dict) -> str:

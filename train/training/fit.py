@@ -31,7 +31,7 @@ from train.evaluation.metrics import headline, score_predictions, tune_threshold
 from train.modeling.bert import init_model, load_tokenizer, resolve_local_files_only
 from train.modeling.card import write_model_card
 from train.modeling.checkpoint import publish, write_json
-from train.modeling.inference import encode, pad_batch
+from train.modeling.inference import encode, pad_batch, probabilities
 from train.modeling.navec import init_navec_model, navec_path
 
 logger = logging.getLogger(__name__)
@@ -97,8 +97,7 @@ def to_probabilities(prediction: EvalPrediction | PredictionOutput) -> tuple[np.
     """(topic probabilities, topic gold, speaker probabilities, speaker gold) from the Trainer's logits."""
     topic_logits, speaker_logits = prediction.predictions
     topic_gold, speaker_gold = prediction.label_ids
-    topic_probs = torch.sigmoid(torch.from_numpy(topic_logits).float()).numpy()
-    speaker_probs = torch.softmax(torch.from_numpy(speaker_logits).float(), dim=-1).numpy()
+    topic_probs, speaker_probs = probabilities(torch.from_numpy(topic_logits), torch.from_numpy(speaker_logits))
     return topic_probs, topic_gold, speaker_probs, speaker_gold
 
 
@@ -294,7 +293,7 @@ def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
         write_json(staging / "dataset.json", {"fingerprint": build.fingerprint, "label_table": build.table,
                                                "sizes": {split: len(build.dataset[split]) for split in SPLITS}})
         write_json(staging / "metrics.json", result.metrics)
-        write_model_card(staging, config, result.metrics, scheme, build.table)
+        write_model_card(staging, config, result.metrics, scheme, build.table, build.fingerprint)
         shutil.rmtree(staging / "checkpoints", ignore_errors=True)
         publish(staging, run_dir)
     trainer.accelerator.wait_for_everyone()
