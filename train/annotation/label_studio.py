@@ -190,7 +190,7 @@ def start_server(executable: str | Path, data_dir: Path, port: int, username: st
             env=server_environment(data_dir, username, password, token), stdout=output, stderr=subprocess.STDOUT)
 
 
-def wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
+def wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 300.0) -> None:
     """Return once `url/health` answers; a server that exits or stays silent is an error naming its log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -203,4 +203,6 @@ def wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float 
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(1)
-    raise LabelStudioError(f"Label Studio did not answer at {url} within {timeout:.0f} s; see {log}")
+    last_lines = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-10:])
+    raise LabelStudioError(f"Label Studio did not answer at {url} within {timeout:.0f} s; see {log}, which ends:\n"
+                           f"{last_lines}")

@@ -74,7 +74,13 @@ def simulate_run(examples: list[dict], scheme: LabelScheme, strategy: str, seed:
             ranking = rng.random(len(pool))
         candidates = [Candidate(examples[i]["article"], i, texts[i], float(score)) for i, score in zip(pool, ranking)]
         rules = DiversityRules(per_article=settings.per_article, labelled={groups[i] for i in labelled})
-        batch = [c.index for c in select(candidates, settings.batch_size, rules)]
+        chosen = select(candidates, settings.batch_size, rules)
+        if len(chosen) < settings.batch_size:  # few articles left: the cap spreads a batch, it must not starve it
+            rules = DiversityRules(per_article=settings.batch_size,
+                                   labelled=rules.labelled | {normalized_text(c.text) for c in chosen})
+            taken = {c.index for c in chosen}
+            chosen += select([c for c in candidates if c.index not in taken], settings.batch_size - len(chosen), rules)
+        batch = [c.index for c in chosen]
         if not batch:  # only near-duplicates of labelled sentences are left
             return results
         labelled += batch
@@ -120,8 +126,10 @@ def format_curves(result: dict, metric: str = "combined") -> str:
         cells = []
         for strategy in STRATEGIES:
             stats = result["curves"][strategy].get(budget, {}).get(metric)
-            cells.append(f"{stats['mean']:.3f} ± {stats['sd']:.3f} ({stats['median']:.3f})" if stats
-                         else "pool too small")
+            cell = f"{stats['mean']:.3f} ± {stats['sd']:.3f} ({stats['median']:.3f})" if stats else "pool too small"
+            if stats and stats["n"] < len(settings["seeds"]):
+                cell += f" [{stats['n']} seeds reached it]"
+            cells.append(cell)
         gain = "—"
         if all(budget in result["curves"][s] for s in STRATEGIES):
             means = [result["curves"][s][budget][metric]["mean"] for s in STRATEGIES]
