@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--single", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=3, help="training runs per setup (median and range)")
+    parser.add_argument("--repeats", type=int, default=5, help="prediction rounds (median and range)")
+    parser.add_argument("--sentences", type=int, default=3000, help="sentences tagged in each prediction round")
     parser.add_argument("--skip-prediction", action="store_true")
     parser.add_argument("--coverage", type=int, metavar="ARTICLES",
                         help="only the coverage report benchmark, on a synthetic file of this many articles")
@@ -38,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.single:
         print(json.dumps(train_throughput(args.single, args.arch, args.steps, args.batch_size)))
         return 0
-    training = run_training_benchmark(args.arch, args.steps, args.batch_size)
+    training = run_training_benchmark(args.arch, args.steps, args.batch_size, args.runs)
     print(format_training(training))
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "training": training}
     if not args.skip_prediction:
-        results["prediction"] = run_prediction_benchmark(arch=args.arch)
+        results["prediction"] = run_prediction_benchmark(arch=args.arch, sentences=args.sentences,
+                                                          repeats=args.repeats)
         print(format_benchmark(results["prediction"]))
     out = Path("bench") / f"{Path(args.arch).name}.json"
     out.parent.mkdir(exist_ok=True)
