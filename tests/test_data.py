@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.helpers import ROOT, make_project
@@ -10,6 +11,7 @@ from train.data.annotations import DataError, load_articles
 from train.data.build import build_dataset, fingerprint_inputs, floor_shortfalls
 from train.data.scheme import load_scheme
 from train.data.segment import split_sentences
+from train.data.splits import assign_groups, connected_groups
 
 SEED_SENTENCE_COUNTS = {"000_6121d04cb6a2ecdd": 40, "004_7b4b3a878ca4dd7e": 16}
 
@@ -263,3 +265,20 @@ def test_a_partially_labelled_article_without_context_is_reported(project, capsy
     err = capsys.readouterr().err
     assert "partial.jsonl:1: article 'ria-7' has gaps in its sentence indices [0, 1, 2, 3, 5" in err
     assert "'context' field" in err
+
+
+def test_grouped_assignment_keeps_groups_whole_and_near_its_fractions():
+    rng = np.random.default_rng(0)
+    groups = [g for g in range(40) for _ in range(rng.integers(10, 30))]
+    labels = rng.random((len(groups), 4)) < [0.5, 0.2, 0.1, 0.05]
+    bins = assign_groups(labels, groups, [0.7, 0.15, 0.15], seed=13)
+    assert all(len({b for b, g in zip(bins, groups) if g == group}) == 1 for group in set(groups))
+    shares = np.bincount(bins, minlength=3) / len(bins)
+    assert np.allclose(shares, [0.7, 0.15, 0.15], atol=0.05)
+    assert assign_groups(labels, groups, [0.7, 0.15, 0.15], seed=13) == bins
+    assert assign_groups(labels, groups, [0.7, 0.15, 0.15], seed=7) != bins
+
+
+def test_articles_sharing_a_line_form_one_group():
+    groups = connected_groups(["a", "a", "b", "c", "c"], ["x", "Подписаться", "Подписаться", "y", "z"])
+    assert groups[0] == groups[1] == groups[2] and groups[3] == groups[4] != groups[0]

@@ -1,6 +1,7 @@
 import json
 import logging
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -191,6 +192,13 @@ def test_unreachable_model_fails_fast_with_one_clear_message(built_project, tmp_
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
+def free_port() -> int:
+    """A port nobody listens on, so that concurrent runs of the suite do not collide on accelerate's 29500."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
     overrides = data_overrides(built_project)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -198,14 +206,15 @@ def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
         env["CUDA_VISIBLE_DEVICES"] = ""
     result = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "train.cli.train",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+         "-m", "train.cli.train",
          "--config", str(ROOT / "configs/cpu.yaml"), *overrides, f"model.name_or_path={tiny_encoder}",
          f"train.output_dir={tmp_path}", "train.run_name=ddp", "train.epochs=2", "train.batch_size=8"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "ddp/metrics.json").read_text())
     assert metrics["training"]["processes"] == 2
-    assert metrics["test"]["n_sentences"] == 11
+    assert metrics["test"]["n_sentences"] == json.loads((tmp_path / "ddp/dataset.json").read_text())["sizes"]["test"]
     assert "\r" not in result.stderr and "it/s]" not in result.stderr  # no progress bars in a redirected log
 
 

@@ -27,7 +27,7 @@ from train.data.segment import previous_sentences
 from train.data.splits import assign_groups, connected_groups
 
 # Bump when the build logic changes so that old builds are not reused.
-BUILD_VERSION = "2"
+BUILD_VERSION = "4"
 SPLITS = ("train", "validation", "test")
 
 

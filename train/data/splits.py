@@ -32,26 +32,39 @@ def connected_groups(articles: list[str], texts: list[str]) -> list[int]:
     return [numbering.setdefault(r, len(numbering)) for r in roots]
 
 
-def assign_groups(labels: np.ndarray, groups: list[int], fractions: list[float], seed: int) -> list[int]:
+def assign_groups(labels: np.ndarray, groups: list[int], fractions: list[float], seed: int,
+                  trials: int = 64) -> list[int]:
     """A bin per example, whole groups at a time, each bin near its fraction of every label column.
 
-    Groups are placed largest first (ties in a seeded random order) into the bin with
-    the largest unmet share of the group's labels, counting sentences as one more column.
+    A greedy pass places groups roughly largest first into the bin with the largest unmet
+    share of the group's labels (sentences count as one more column). With a few dozen
+    articles one pass can leave a rare label nearly absent from a small bin, so `trials`
+    seeded orderings are tried and the assignment closest to the targets is kept.
     """
     labels = np.column_stack([np.asarray(labels, dtype=float), np.ones(len(groups))])
     n_groups = max(groups) + 1
     group_counts = np.zeros((n_groups, labels.shape[1]))
     np.add.at(group_counts, groups, labels)
     targets = np.outer(fractions, group_counts.sum(axis=0))
+    rng = np.random.default_rng(seed)
+    best_bins, best_error = None, np.inf
+    for _ in range(trials):
+        bins, filled = _greedy_pass(group_counts, targets, rng.uniform(0.5, 1.5, n_groups))
+        error = (((filled - targets) / np.maximum(targets, 1.0)) ** 2).sum()
+        if error < best_error:
+            best_bins, best_error = bins, error
+    return [int(best_bins[g]) for g in groups]
+
+
+def _greedy_pass(group_counts: np.ndarray, targets: np.ndarray, jitter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.maximum(group_counts.sum(axis=0), 1.0)
     filled = np.zeros_like(targets)
-    order = np.random.default_rng(seed).permutation(n_groups)
-    order = order[np.argsort(-group_counts[order, -1], kind="stable")]
-    group_bin = np.zeros(n_groups, dtype=int)
-    for group in order:
+    bins = np.zeros(len(group_counts), dtype=int)
+    # Roughly largest first: big groups are hard to place late.
+    for group in np.argsort(-group_counts[:, -1] * jitter, kind="stable"):
         deficit = (targets - filled) / scale
         gain = (deficit * (group_counts[group] > 0)).sum(axis=1)
         best = int(np.argmax(gain + 1e-9 * deficit[:, -1]))
-        group_bin[group] = best
+        bins[group] = best
         filled[best] += group_counts[group]
-    return [int(group_bin[g]) for g in groups]
+    return bins, filled
