@@ -19,6 +19,7 @@ from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
 from train.modeling.checkpoint import resolve_model_path
 from train.modeling.tagger import Tagger
+from train.prediction.readers import check_inputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     transformers_logging.set_verbosity_error()
     try:
+        check_inputs(args.inputs)
         data = load_config(args.config).data
         model_path = resolve_model_path(args.model)
         tagger = Tagger.from_pretrained(model_path)
