@@ -16,6 +16,7 @@ from train.atomic import write_file_atomically
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/al-curves.json"), help="every run's scores")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the labels")
     args = parser.parse_args(argv)
+    setup_command_logging()
     settings = SimulationSettings(budgets=tuple(args.budgets), seed_size=args.seed_size, batch_size=args.batch_size,
                                   seeds=tuple(range(args.seeds)))
     try:

@@ -16,6 +16,7 @@ from train.annotation.audit import labelled_examples, run_audit
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 
 SHOWN = 10
 
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the labels")
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. data.annotations_dir=other/")
     args = parser.parse_args(argv)
+    setup_command_logging()
     try:
         data = load_config(args.config, args.overrides).data
         examples = labelled_examples(data)

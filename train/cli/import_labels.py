@@ -15,6 +15,7 @@ from train.annotation.importer import import_export
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the labels")
     parser.add_argument("--force", action="store_true", help="replace data/annotations/<name>.jsonl")
     args = parser.parse_args(argv)
+    setup_command_logging()
     try:
         data = load_config(args.config).data
         result = import_export(args.export, data.annotations_dir, args.name, load_scheme(data.labels),

@@ -18,6 +18,7 @@ from pathlib import Path
 from train.annotation import label_studio as ls
 from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the labels")
     parser.add_argument("--install-only", action="store_true", help="install the pinned release and exit")
     args = parser.parse_args(argv)
+    setup_command_logging()
     tasks_file = args.tasks or (Path("suggestions/tasks.json") if Path("suggestions/tasks.json").is_file() else None)
     server = None
     try:

@@ -17,6 +17,7 @@ from transformers.utils import logging as transformers_logging
 from train.annotation.suggest import suggest
 from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
 from train.modeling.checkpoint import resolve_model_path
 from train.modeling.tagger import Tagger
 from train.prediction.readers import check_inputs
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the labels")
     parser.add_argument("--force", action="store_true", help="replace the files of an earlier suggestion in --out")
     args = parser.parse_args(argv)
+    setup_command_logging()
     transformers_logging.set_verbosity_error()
     try:
         check_inputs(args.inputs)
