@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from train.data.annotations import DataError, read_lines, validate_record
+from train.data.annotations import DataError, read_lines, read_records
 from train.data.scheme import LabelScheme
 
 
@@ -32,18 +32,9 @@ def read_labelling(directory: Path, scheme: LabelScheme) -> dict[tuple[str, int]
     """Every record of every *.jsonl in `directory`, by (article, index), validated."""
     records, errors = {}, []
     for path in sorted(directory.glob("*.jsonl")):
-        for number, line in enumerate(read_lines(path), start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append(f"{where}: invalid JSON ({e.msg})")
-                continue
-            errors.extend(problems := validate_record(record, where, scheme))
-            if not problems:
-                records[(record["article"], record["index"])] = record
+        valid, problems = read_records(path, scheme)
+        errors.extend(problems)
+        records.update(((r["article"], r["index"]), r) for _, r in valid)
     if errors:
         raise DataError(errors)
     return records

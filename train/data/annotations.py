@@ -7,6 +7,7 @@ import) goes through `validate_record`, so a file accepted by one is accepted by
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,36 @@ def validate_record(record: Any, where: str, scheme: LabelScheme) -> list[str]:
     return errors
 
 
+def parse_lines(path: Path) -> Iterator[tuple[str, Any, str | None]]:
+    """(`path:line`, the parsed JSON or None, the JSON error or None) for every non-empty line of a JSONL file."""
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            yield where, json.loads(line), None
+        except json.JSONDecodeError as e:
+            yield where, None, f"{where}: invalid JSON ({e.msg} at column {e.colno}); write one JSON object per line"
+
+
+def read_records(path: Path, scheme: LabelScheme) -> tuple[list[tuple[str, dict]], list[str]]:
+    """(valid records with their `path:line`, every problem) of one annotation-format file; duplicates are problems."""
+    records, errors, seen = [], [], {}
+    for where, record, json_error in parse_lines(path):
+        problems = [json_error] if json_error else validate_record(record, where, scheme)
+        if problems:
+            errors.extend(problems)
+            continue
+        key = (record["article"], record["index"])
+        if key in seen:
+            errors.append(f"{where}: duplicate sentence article={key[0]!r} index={key[1]}, already labelled at "
+                          f"{seen[key]}; keep one")
+            continue
+        seen[key] = where
+        records.append((where, record))
+    return records, errors
+
+
 def load_annotations(annotations_dir: str | Path, scheme: LabelScheme, articles: dict[str, Article]) -> list[dict]:
     """Read and validate every annotation file; raise DataError listing every problem found."""
     annotations_dir = Path(annotations_dir)
@@ -134,14 +165,9 @@ def load_annotations(annotations_dir: str | Path, scheme: LabelScheme, articles:
     errors: list[str] = []
     seen: dict[tuple[str, int], str] = {}
     for path in files:
-        for line_number, line in enumerate(read_lines(path), start=1):
-            where = f"{path}:{line_number}"
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append(f"{where}: invalid JSON ({e.msg} at column {e.colno}); write one JSON object per line")
+        for where, record, json_error in parse_lines(path):
+            if json_error:
+                errors.append(json_error)
                 continue
             problems = validate_record(record, where, scheme)
             if problems:

@@ -18,7 +18,7 @@ import torch
 
 from train.atomic import write_file_atomically
 from train.config import DataConfig
-from train.data.annotations import read_lines, validate_record
+from train.data.annotations import read_records
 from train.data.build import build_dataset
 from train.data.scheme import LabelScheme, load_scheme
 from train.data.segment import previous_sentences
@@ -97,28 +97,10 @@ def split_data(data_config: DataConfig, split: str = "test", fingerprint: str | 
 
 def _parse_jsonl(path: Path, scheme: LabelScheme, model_path: Path) -> list[dict]:
     """Records of an annotation-format file, checked by the same validator as `make data`."""
-    records, errors, seen = [], [], set()
-    for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            errors.append(f"{where}: invalid JSON ({e.msg}); write one JSON object per line")
-            continue
-        problems = validate_record(record, where, scheme)
-        if problems:
-            errors.extend(f"{problem} (checkpoint {model_path})" for problem in problems)
-            continue
-        key = (record["article"], record["index"])
-        if key in seen:
-            errors.append(f"{where}: sentence {key[1]} of article {key[0]!r} is labelled twice")
-        seen.add(key)
-        records.append(record)
+    records, errors = read_records(path, scheme)
     if errors:
-        raise EvaluationError("\n".join(errors))
-    return records
+        raise EvaluationError("\n".join(f"{problem} (checkpoint {model_path})" for problem in errors))
+    return [record for _, record in records]
 
 
 def jsonl_data(path: str | Path, scheme: LabelScheme, model_path: str | Path) -> LabelledData:
