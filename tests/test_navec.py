@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import ROOT, data_overrides
 from train.config import ConfigError, load_config
 from train.data.scheme import load_scheme
+from train.errors import UsageError
 from train.modeling.bert import ModelLoadError
 from train.modeling.checkpoint import REQUIRED_FILES, load_checkpoint
 from train.modeling.inference import predict_probabilities
@@ -60,6 +61,11 @@ def test_save_load_gives_identical_predictions(navec_run):
     one_by_one = predict_probabilities(model, tokenizer, SAMPLE, CONTEXTS, batch_size=1)
     np.testing.assert_allclose(first[0], one_by_one[0], atol=1e-6)
     np.testing.assert_allclose(first[1], one_by_one[1], atol=1e-6)
+
+
+def test_int8_is_refused_for_navec_with_a_reason(navec_run):
+    with pytest.raises(UsageError, match="navec"):
+        Tagger.from_pretrained(navec_run.run_dir, int8=True)
 
 
 def test_checkpoint_predicts_without_natasha_or_navec(navec_run):

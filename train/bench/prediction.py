@@ -25,9 +25,10 @@ from transformers.utils import logging as transformers_logging
 from train.data.scheme import load_scheme
 from train.data.segment import split_sentences
 from train.modeling.bert import init_model, load_tokenizer
-from train.prediction.run import Tagger, quantize_int8
+from train.modeling.navec import DEFAULT_NAVEC, init_navec_model
+from train.modeling.tagger import Tagger, quantize_int8
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ARCH = ROOT.parent / "shared/models/rubert-tiny2-arch"
 
 
@@ -119,4 +120,42 @@ def format_benchmark(result: dict) -> str:
         f"  int8 vs fp32: speaker labels {result['int8_speaker_agreement']:.1%} equal, "
         f"topic sets {result['int8_topic_set_agreement']:.1%} equal, "
         f"max score difference {result['int8_max_score_difference']:.3f}",
+    ])
+
+
+def run_navec_benchmark(arch: str | Path = DEFAULT_ARCH, sentences: int = 3000, seed: int = 0,
+                        num_threads: int | None = None, repeats: int = 5) -> dict:
+    """Sentences/s of the navec tagger (configs/offline.yaml's shape, with and without the context
+    sentence) against the fp32 rubert-tiny2 path, on the same sentences; speed does not depend on weights."""
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    transformers_logging.set_verbosity_error()
+    torch.manual_seed(seed)
+    scheme = load_scheme(ROOT / "configs/labels.yaml")
+    texts = benchmark_sentences(sentences, seed)
+    bert = Tagger(init_model(str(arch), scheme, random_init=True, use_context=False).eval(), benchmark_tokenizer(arch))
+    navec = Tagger(*init_navec_model(DEFAULT_NAVEC, scheme, use_context=False))
+    navec_context = Tagger(*init_navec_model(DEFAULT_NAVEC, scheme, use_context=True))
+    navec.model.eval(), navec_context.model.eval()
+    articles = [texts[i:i + 20] for i in range(0, len(texts), 20)]  # the previous sentence as context
+    functions = {"rubert-tiny2 fp32": lambda: _tag(bert, texts), "navec": lambda: _tag(navec, texts),
+                 "navec with context": lambda: navec_context.tag_sentences(articles)}
+    for function in functions.values():
+        function()
+    seconds, _ = _fastest(functions, repeats)
+    speed = {name: len(texts) / s for name, s in seconds.items()}
+    return {"arch": Path(arch).name, "sentences": len(texts), "threads": torch.get_num_threads(), "repeats": repeats,
+            "sentences_per_s": speed, "navec_vs_fp32": speed["navec"] / speed["rubert-tiny2 fp32"],
+            "navec_context_vs_fp32": speed["navec with context"] / speed["rubert-tiny2 fp32"]}
+
+
+def format_navec_benchmark(result: dict) -> str:
+    speed = result["sentences_per_s"]
+    return "\n".join([
+        f"navec prediction on {result['sentences']} sentences, {result['threads']} threads, best of "
+        f"{result['repeats']} (against {result['arch']} fp32, random weights)",
+        f"  rubert-tiny2 fp32       {speed['rubert-tiny2 fp32']:8.0f} sentences/s",
+        f"  navec                   {speed['navec']:8.0f} sentences/s   {result['navec_vs_fp32']:.2f}x fp32",
+        f"  navec with context      {speed['navec with context']:8.0f} sentences/s   "
+        f"{result['navec_context_vs_fp32']:.2f}x fp32",
     ])

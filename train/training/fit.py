@@ -19,14 +19,7 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from datasets import DatasetDict
-from transformers import (
-    EarlyStoppingCallback,
-    EvalPrediction,
-    Trainer,
-    TrainerCallback,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PredictionOutput
 
 from train.config import Config, ConfigError, save_config
