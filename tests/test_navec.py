@@ -11,10 +11,12 @@ import pytest
 from tests.helpers import ROOT, data_overrides
 from train.config import ConfigError, load_config
 from train.data.scheme import load_scheme
+from train.errors import UsageError
 from train.modeling.bert import ModelLoadError
 from train.modeling.checkpoint import REQUIRED_FILES, load_checkpoint
 from train.modeling.inference import predict_probabilities
 from train.modeling.navec import DEFAULT_NAVEC, EXTRA_TOKENS, VOCAB_FILE, init_navec_model, navec_path
+from train.modeling.tagger import Tagger
 from train.training.fit import train
 
 SAMPLE = ["Путин заявил, что НАТО наращивает военный потенциал у рубежей России.",
@@ -59,6 +61,11 @@ def test_save_load_gives_identical_predictions(navec_run):
     one_by_one = predict_probabilities(model, tokenizer, SAMPLE, CONTEXTS, batch_size=1)
     np.testing.assert_allclose(first[0], one_by_one[0], atol=1e-6)
     np.testing.assert_allclose(first[1], one_by_one[1], atol=1e-6)
+
+
+def test_int8_is_refused_for_navec_with_a_reason(navec_run):
+    with pytest.raises(UsageError, match="navec"):
+        Tagger.from_pretrained(navec_run.run_dir, int8=True)
 
 
 def test_checkpoint_predicts_without_natasha_or_navec(navec_run):
@@ -110,7 +117,8 @@ def test_context_is_read_only_when_configured(scheme, use_context):
     texts = [SAMPLE[0]] * 2
     topics, speakers = predict_probabilities(model, tokenizer, texts, ["Байден заявил.", "Песков ответил."])
     assert np.array_equal(speakers[0], speakers[1]) is not use_context
-    assert model.topic_head.in_features == 16 * 2 * (2 if use_context else 1)
+    # attention- and max-pooled vectors (2 x 2 x hidden_size) per text; twice that with the context
+    assert model.topic_head.in_features == 16 * 4 * (2 if use_context else 1)
 
 
 def test_missing_navec_embeddings_are_a_clear_error(monkeypatch):
@@ -124,3 +132,13 @@ def test_missing_navec_embeddings_are_a_clear_error(monkeypatch):
 def test_unknown_encoder_is_a_config_error():
     with pytest.raises(ConfigError, match="model.encoder: 'xlnet' is not one of bert, navec"):
         load_config(ROOT / "configs/offline.yaml", ["model.encoder=xlnet"])
+
+
+def test_a_sentence_scores_the_same_whatever_it_is_batched_with(scheme):
+    model, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, hidden_size=16, use_context=True)
+    model.eval()
+    alone = predict_probabilities(model, tokenizer, [SAMPLE[0]], ["Байден заявил."])
+    padded = predict_probabilities(model, tokenizer, [SAMPLE[0], " ".join(SAMPLE * 3)],
+                                   ["Байден заявил.", " ".join(SAMPLE)], batch_size=2)
+    np.testing.assert_allclose(alone[0][0], padded[0][0], atol=1e-6)
+    np.testing.assert_allclose(alone[1][0], padded[1][0], atol=1e-6)

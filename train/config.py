@@ -43,13 +43,13 @@ ENCODERS = ("bert", "navec")
 
 @dataclass
 class ModelConfig:
-    encoder: str = "bert"  # bert: fine-tune a Hub encoder; navec: frozen navec vectors + BiGRU, no download
+    encoder: str = "bert"  # bert: fine-tune a Hub encoder; navec: frozen navec vectors + CNN, no download
     name_or_path: str = "cointegrated/rubert-tiny2"  # for navec: a navec .tar or an embedding natasha ships
     random_init: bool = False  # random encoder weights: pipeline tests and benchmarks only
     use_context: bool = True  # the previous sentence as second segment, for speaker attribution
     max_length: int = 128
     classifier_dropout: float = 0.1
-    hidden_size: int = 128  # navec only: GRU units per direction
+    hidden_size: int = 128  # navec only: half the CNN's channels
 
     def __post_init__(self):
         if self.encoder not in ENCODERS:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import random
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,11 @@ from transformers import BertForSequenceClassification, pipeline
 from transformers.utils import logging as transformers_logging
 
 from train.bench.spread import describe, spread, verdict
+from train.config import load_config
 from train.data.scheme import load_scheme
 from train.data.segment import split_sentences
 from train.modeling.bert import init_model, load_tokenizer
+from train.modeling.navec import DEFAULT_NAVEC, init_navec_model
 from train.modeling.tagger import Tagger, quantize_int8
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,4 +129,50 @@ def format_benchmark(result: dict) -> str:
         f"  int8 vs fp32: speaker labels {result['int8_speaker_agreement']:.1%} equal, "
         f"topic sets {result['int8_topic_set_agreement']:.1%} equal, "
         f"max score difference {result['int8_max_score_difference']:.3f}",
+    ])
+
+
+def run_navec_benchmark(arch: str | Path = DEFAULT_ARCH, sentences: int = 3000, seed: int = 0,
+                        num_threads: int | None = None, repeats: int = 5) -> dict:
+    """Sentences/s of the navec tagger (configs/offline.yaml's shape) against the fp32 rubert-tiny2 path, both as
+    the product runs them (the previous sentence as context) and without context; speed does not depend on weights."""
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    transformers_logging.set_verbosity_error()
+    torch.manual_seed(seed)
+    scheme = load_scheme(ROOT / "configs/labels.yaml")
+    hidden_size = load_config(ROOT / "configs/offline.yaml").model.hidden_size
+    texts = benchmark_sentences(sentences, seed)
+    articles = [texts[i:i + 20] for i in range(0, len(texts), 20)]
+    taggers = {}
+    for context in (True, False):
+        taggers[("rubert-tiny2 fp32", context)] = Tagger(
+            init_model(str(arch), scheme, random_init=True, use_context=context).eval(), benchmark_tokenizer(arch))
+        model, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, use_context=context, hidden_size=hidden_size)
+        taggers[("navec", context)] = Tagger(model.eval(), tokenizer)
+    functions = {f"{name}{' with context' if context else ''}": (lambda t=tagger, c=context:
+                 t.tag_sentences(articles) if c else _tag(t, texts)) for (name, context), tagger in taggers.items()}
+    for function in functions.values():
+        function()
+    rounds, _ = _timed_rounds(functions, repeats)
+    speed = {name: len(texts) / statistics.median(seconds) for name, seconds in rounds.items()}
+    return {"arch": Path(arch).name, "sentences": len(texts), "threads": torch.get_num_threads(), "repeats": repeats,
+            "sentences_per_s": speed,
+            "navec_context_vs_fp32": speed["navec with context"] / speed["rubert-tiny2 fp32 with context"],
+            "navec_vs_fp32": speed["navec"] / speed["rubert-tiny2 fp32"]}
+
+
+def format_navec_benchmark(result: dict) -> str:
+    speed = result["sentences_per_s"]
+
+    def verdict(ratio: float) -> str:
+        return f"{ratio:.2f}x fp32, " + ("3x target: met" if ratio >= 3 else "3x target: MISSED")
+
+    return "\n".join([
+        f"navec prediction on {result['sentences']} sentences, {result['threads']} threads, median of "
+        f"{result['repeats']} rounds (against {result['arch']} fp32, random weights)",
+        f"  with context:    rubert-tiny2 fp32 {speed['rubert-tiny2 fp32 with context']:6.0f}   navec "
+        f"{speed['navec with context']:6.0f} sentences/s   {verdict(result['navec_context_vs_fp32'])}",
+        f"  without context: rubert-tiny2 fp32 {speed['rubert-tiny2 fp32']:6.0f}   navec "
+        f"{speed['navec']:6.0f} sentences/s   {verdict(result['navec_vs_fp32'])}",
     ])

@@ -10,7 +10,12 @@ from pathlib import Path
 import torch
 
 from train.bench.coverage import format_coverage, run_coverage_benchmark
-from train.bench.prediction import format_benchmark, run_prediction_benchmark
+from train.bench.prediction import (
+    format_benchmark,
+    format_navec_benchmark,
+    run_navec_benchmark,
+    run_prediction_benchmark,
+)
 from train.bench.training import DEFAULT_ARCH, MODES, format_training, run_training_benchmark, train_throughput
 from train.logs import setup_command_logging
 
@@ -27,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-prediction", action="store_true")
     parser.add_argument("--coverage", type=int, metavar="ARTICLES",
                         help="only the coverage report benchmark, on a synthetic file of this many articles")
+    parser.add_argument("--navec-only", action="store_true", help="only the navec-vs-rubert-tiny2 prediction speed")
     args = parser.parse_args(argv)
     setup_command_logging()
     if args.coverage:
@@ -41,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.single:
         print(json.dumps(train_throughput(args.single, args.arch, args.steps, args.batch_size)))
         return 0
+    if args.navec_only:
+        print(format_navec_benchmark(run_navec_benchmark(arch=args.arch)))
+        return 0
     training = run_training_benchmark(args.arch, args.steps, args.batch_size, args.runs)
     print(format_training(training))
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "training": training}
@@ -48,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         results["prediction"] = run_prediction_benchmark(arch=args.arch, sentences=args.sentences,
                                                           repeats=args.repeats)
         print(format_benchmark(results["prediction"]))
+        results["navec_prediction"] = run_navec_benchmark(arch=args.arch)
+        print(format_navec_benchmark(results["navec_prediction"]))
     out = Path("bench") / f"{Path(args.arch).name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

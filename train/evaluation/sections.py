@@ -59,8 +59,8 @@ def checkpoint_settings(checkpoint: Checkpoint) -> dict[str, str]:
     """The settings that tell runs apart, as the report shows them."""
     config = checkpoint.train_config
     navec = config.model.encoder == "navec"
-    return {"encoder": f"{config.model.name_or_path} + BiGRU" if navec else Path(config.model.name_or_path).name,
-            "layers": "1 (BiGRU)" if navec else str(checkpoint.model_config.get("num_hidden_layers", "?")),
+    return {"encoder": f"{config.model.name_or_path} + CNN" if navec else Path(config.model.name_or_path).name,
+            "layers": "2 (CNN)" if navec else str(checkpoint.model_config.get("num_hidden_layers", "?")),
             "epochs": str(config.train.epochs), "learning rate": f"{config.train.learning_rate:g}",
             "context": "yes" if checkpoint.use_context else "no",
             "data": (checkpoint.data_fingerprint or "?")[:12]}

@@ -118,7 +118,7 @@ def _unavailable(name_or_path: str) -> ModelLoadError:
         f"(HF_HUB_OFFLINE={offline or 'unset'}; Hub reachable: no). Fix: download it once where the Hub is "
         f"reachable (`hf download {name_or_path}`), or point the config at a local copy "
         f"(ARGS=\"model.name_or_path=/path/to/model\"). For a real model without any download (navec "
-        f"word vectors shipped in the natasha package + a small BiGRU): make train CONFIG=configs/offline.yaml")
+        f"word vectors shipped in the natasha package + a small CNN): make train CONFIG=configs/offline.yaml")
 
 
 def resolve_local_files_only(name_or_path: str) -> bool:

@@ -42,8 +42,8 @@ def _encoder(config: Config) -> tuple[str, str]:
     """(what the encoder is, what the heads read)."""
     if config.model.encoder == "navec":
         return (f"navec word vectors `{Path(config.model.name_or_path).stem}` (frozen, from the natasha package, "
-                f"stored in this checkpoint) read by a trainable BiGRU ({config.model.hidden_size} units per "
-                "direction) with attention pooling", "pooled sentence vector (and the previous sentence's)")
+                f"stored in this checkpoint) read by a trainable CNN (two trigram convolutions, {2 * config.model.hidden_size} "
+                "channels) with attention and max pooling", "pooled sentence vector (and the previous sentence's)")
     if config.model.random_init:
         return "random initialisation (pipeline test only: these numbers say nothing about ruBERT)", "[CLS] vector"
     return f"pretrained `{config.model.name_or_path}`", "[CLS] vector"

@@ -1,13 +1,16 @@
-"""An offline tagger with pretrained Russian knowledge: frozen navec word vectors and a small BiGRU.
+"""An offline tagger with pretrained Russian knowledge: frozen navec word vectors and a small CNN.
 
 navec (https://github.com/natasha/navec) news embeddings ship inside the `natasha` wheel: 250K
 lowercase words x 300 dimensions, product-quantized (each vector is 100 sub-vectors of 3, each one
 of 256 centroids). The checkpoint keeps that quantized table as two frozen buffers (26 MB) and the
 vocabulary beside the weights, so it loads and predicts without natasha installed.
 
-Sentence and previous sentence go through the same encoder (embeddings -> BiGRU -> attention
-pooling); the two vectors are concatenated and fed to the topics and speaker heads of the BERT
-tagger, with the same losses, class weights and thresholds.
+Sentence and previous sentence go through the same encoder (embeddings -> two convolutions over
+word trigrams -> attention pooling and max pooling); the two vectors are concatenated and fed to
+the topics and speaker heads of the BERT tagger, with the same losses, class weights and
+thresholds. Convolutions rather than a recurrent layer: every position is computed at once, which
+on a CPU is several times faster than a GRU's step-by-step loop, and max pooling keeps the
+keyword evidence that topics mostly rest on.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from pathlib import Path
 import torch
 from razdel import tokenize as razdel_tokenize
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PretrainedConfig, PreTrainedModel
 
 from train.data.scheme import LabelScheme
@@ -88,7 +90,7 @@ class QuantizedEmbedding(nn.Module):
 
 
 class NavecForNewsTagging(PreTrainedModel):
-    """navec vectors -> BiGRU -> attention pooling, for the sentence and (optionally) the previous one -> heads."""
+    """navec vectors -> CNN -> attention + max pooling, for the sentence and (optionally) the previous one -> heads."""
 
     config_class = NavecTaggerConfig
     base_model_prefix = "navec_tagger"
@@ -96,10 +98,12 @@ class NavecForNewsTagging(PreTrainedModel):
     def __init__(self, config: NavecTaggerConfig):
         super().__init__(config)
         self.embeddings = QuantizedEmbedding(config)
-        self.gru = nn.GRU(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
-        self.attention = nn.Linear(2 * config.hidden_size, 1)
+        width = 2 * config.hidden_size
+        self.convolutions = nn.ModuleList([nn.Conv1d(config.embedding_dim, width, kernel_size=3, padding=1),
+                                           nn.Conv1d(width, width, kernel_size=3, padding=1)])
+        self.attention = nn.Linear(width, 1)
         self.dropout = nn.Dropout(config.classifier_dropout)
-        features = 2 * config.hidden_size * (2 if config.use_context else 1)
+        features = 2 * width * (2 if config.use_context else 1)
         self.topic_head = nn.Linear(features, len(config.topics))
         self.speaker_head = nn.Linear(features, len(config.speakers))
         self.post_init()
@@ -112,14 +116,22 @@ class NavecForNewsTagging(PreTrainedModel):
             nn.init.zeros_(module.bias)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """One vector (2 x hidden_size) per text. Packed sequences: padding never reaches the GRU."""
+        """One vector (4 x hidden_size: attention-pooled and max-pooled) per text.
+
+        Padding is zeroed before each convolution, so a text scores the same whatever it is batched with.
+        """
         mask = _ones_if_none(attention_mask, input_ids).bool()
-        lengths = mask.sum(dim=1).clamp(min=1).cpu()
-        embedded = self.dropout(self.embeddings(input_ids))
-        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        states, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=input_ids.shape[1])
-        scores = self.attention(states).squeeze(-1).masked_fill(~mask, torch.finfo(states.dtype).min)
-        return (torch.softmax(scores, dim=-1).unsqueeze(-1) * states).sum(dim=1)
+        keep = mask.unsqueeze(1).to(self.attention.weight.dtype)  # (batch, 1, length)
+        states = self.dropout(self.embeddings(input_ids)).transpose(1, 2) * keep
+        for layer, convolution in enumerate(self.convolutions):
+            activated = torch.relu(convolution(states)) * keep
+            states = activated + states if layer else activated  # residual once the widths match
+        states = states.transpose(1, 2)  # (batch, length, width)
+        lowest = torch.finfo(states.dtype).min
+        scores = self.attention(states).squeeze(-1).masked_fill(~mask, lowest)
+        attended = (torch.softmax(scores, dim=-1).unsqueeze(-1) * states).sum(dim=1)
+        strongest = states.masked_fill(~mask.unsqueeze(-1), lowest).amax(dim=1)
+        return torch.cat([attended, strongest], dim=-1)
 
     def forward(self, input_ids=None, attention_mask=None, context_input_ids=None, context_attention_mask=None,
                 topic_labels=None, speaker_labels=None, **_) -> TaggerOutput:
@@ -127,7 +139,7 @@ class NavecForNewsTagging(PreTrainedModel):
             if context_input_ids is None:
                 raise ValueError("this model reads the previous sentence: pass context_input_ids "
                                  "(NavecTokenizer(texts, contexts) makes them)")
-            # One GRU pass over sentences and contexts together: on a CPU its step loop is the cost.
+            # One encoder pass over sentences and contexts together.
             width = max(input_ids.shape[1], context_input_ids.shape[1])
             ids = torch.cat([_pad_to(input_ids, width, self.config.pad_token_id),
                              _pad_to(context_input_ids, width, self.config.pad_token_id)])
@@ -190,13 +202,17 @@ class NavecTokenizer:
 
     def __call__(self, texts: list[str], contexts: list[str] | None = None, max_length: int = 128,
                  **_) -> dict[str, list[list[int]]]:
-        encoded = self._encode(texts, max_length, "")
+        # Each context is another sentence's text: tokenize every distinct text once (razdel is the cost).
+        cache: dict[str, list[int]] = {}
+        encoded = self._encode(texts, max_length, "", cache)
         if contexts is not None:
-            encoded.update(self._encode(contexts, max_length, "context_"))
+            encoded.update(self._encode(contexts, max_length, "context_", cache))
         return encoded
 
-    def _encode(self, texts: list[str], max_length: int, prefix: str) -> dict[str, list[list[int]]]:
-        ids = [self.token_ids(text, max_length) for text in texts]
+    def _encode(self, texts: list[str], max_length: int, prefix: str,
+                cache: dict[str, list[int]]) -> dict[str, list[list[int]]]:
+        ids = [cache[text] if text in cache else cache.setdefault(text, self.token_ids(text, max_length))
+               for text in texts]
         return {f"{prefix}input_ids": ids, f"{prefix}attention_mask": [[1] * len(row) for row in ids]}
 
     def save_pretrained(self, directory: str | Path, **_) -> tuple[str]:

@@ -20,6 +20,8 @@ SCORE_DECIMALS = 4
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantization of the encoder's Linear layers (CPU); the two small heads stay fp32."""
+    if not hasattr(model, "bert"):
+        raise UsageError("--int8 quantizes BERT encoders; this checkpoint is the navec model, already fast in fp32")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao, still works
         model.bert = torch.ao.quantization.quantize_dynamic(model.bert, {torch.nn.Linear}, dtype=torch.qint8)
