@@ -62,6 +62,7 @@ def checkpoint_settings(checkpoint: Checkpoint) -> dict[str, str]:
     return {"encoder": f"{config.model.name_or_path} + CNN" if navec else Path(config.model.name_or_path).name,
             "layers": "2 (CNN)" if navec else str(checkpoint.model_config.get("num_hidden_layers", "?")),
             "epochs": str(config.train.epochs), "learning rate": f"{config.train.learning_rate:g}",
+            "seed": str(config.train.seed),
             "context": "yes" if checkpoint.use_context else "no",
             "data": (checkpoint.data_fingerprint or "?")[:12]}
 
