@@ -44,7 +44,8 @@ def test_offline_config_trains_a_self_contained_navec_run(navec_run):
         assert (run / name).is_file(), name
     config = json.loads((run / "config.json").read_text())
     assert config["model_type"] == "navec-tagger" and config["encoder_name_or_path"] == DEFAULT_NAVEC
-    assert len(config["topic_thresholds"]) == 10 and config["use_context"] is True
+    offline = load_config(ROOT / "configs/offline.yaml").model
+    assert len(config["topic_thresholds"]) == 10 and config["use_context"] is offline.use_context
     assert json.loads((run / "metrics.json").read_text())["test"]["n_sentences"] > 0
     assert "navec" in (run / "README.md").read_text()
 
