@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT
-from train.annotation.audit import labelled_examples, run_audit
+from train.annotation.audit import run_audit
 from train.annotation.importer import import_export
 from train.annotation.label_studio import labeling_config, labels_from_result
 from train.annotation.sampling import (
@@ -25,7 +25,7 @@ from train.annotation.suggest import suggest
 from train.cli.import_labels import main as import_labels_main
 from train.config import load_config
 from train.data.annotations import validate_record
-from train.data.build import build_dataset
+from train.data.build import build_dataset, labelled_examples
 from train.data.scheme import load_scheme
 from train.errors import UserError
 from train.modeling.tagger import Tagger

@@ -24,10 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from train.annotation.label_studio import SPEAKER, TOPICS, choice_result
 from train.atomic import write_file_atomically
-from train.config import DataConfig
-from train.data.annotations import load_annotations, load_articles
-from train.data.build import SPLITS, build_dataset
-from train.data.scheme import LabelScheme, load_scheme
+from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.evaluation.baseline import THRESHOLD, train_baseline
 
@@ -46,16 +43,6 @@ class Suspect:
     label: list[str] | str
     suggested: list[str] | str
     quality: float  # cleanlab's label quality score: lower is more likely wrong
-
-
-def labelled_examples(config: DataConfig) -> list[dict]:
-    """Every labelled sentence as built by `make data` (context, outlet), with the `path:line` of its label."""
-    dataset = build_dataset(config).dataset
-    records = load_annotations(config.annotations_dir, load_scheme(config.labels), load_articles(config.seeds))
-    where = {(r["article"], r["index"]): r["_where"] for r in records}
-    rows = [row for split in SPLITS for row in dataset[split]]
-    return sorted(({**row, "where": where[(row["article"], row["index"])]} for row in rows),
-                  key=lambda row: (row["article"], row["index"]))
 
 
 def out_of_fold_probabilities(texts: list[str], topic_gold: np.ndarray, speaker_gold: np.ndarray,
@@ -109,12 +96,12 @@ def audit_markdown(suspects: list[Suspect], n_sentences: int) -> str:
              "| where | field | label | suggested | quality | sentence |", "|---|---|---|---|---|---|"]
     for s in suspects:
         text = s.text.replace("|", "\\|")
-        lines.append(f"| `{s.where}` | {s.field} | {_show(s.label)} | {_show(s.suggested)} | {s.quality:.3f} "
+        lines.append(f"| `{s.where}` | {s.field} | {show(s.label)} | {show(s.suggested)} | {s.quality:.3f} "
                      f"| {text} |")
     return "\n".join(lines) + "\n"
 
 
-def _show(value) -> str:
+def show(value) -> str:
     return ", ".join(value) or "(none)" if isinstance(value, list) else value
 
 
@@ -131,7 +118,7 @@ def review_tasks(suspects: list[Suspect], examples_by_where: dict[str, dict]) ->
                     *([choice_result(TOPICS, example["topics"])] if example["topics"] else []),
                     choice_result(SPEAKER, [example["speaker"]])]}],
             }
-        note = f"{s.field}: {_show(s.label)} -> {_show(s.suggested)}?"
+        note = f"{s.field}: {show(s.label)} -> {show(s.suggested)}?"
         tasks[s.where]["data"]["audit"] = "; ".join(filter(None, [tasks[s.where]["data"]["audit"], note]))
     return list(tasks.values())
 

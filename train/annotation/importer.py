@@ -15,7 +15,7 @@ from pathlib import Path
 
 from train.annotation.label_studio import labels_from_result
 from train.atomic import write_file_atomically
-from train.data.annotations import DataError, read_lines, validate_record
+from train.data.annotations import DataError, parse_lines, validate_record
 from train.data.scheme import LabelScheme
 from train.errors import UserError
 
@@ -37,13 +37,10 @@ def _labelled_elsewhere(annotations_dir: Path, out: Path) -> dict[tuple[str, int
     for path in sorted(annotations_dir.glob("*.jsonl")):
         if path.resolve() == out.resolve():
             continue
-        for number, line in enumerate(read_lines(path), start=1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # `make data` reports it; here it only cannot be a duplicate
-            if isinstance(record, dict) and "article" in record and "index" in record:
-                labelled.setdefault((record["article"], record["index"]), f"{path}:{number}")
+        for where, record, json_error in parse_lines(path):
+            # A broken line is `make data`'s to report; here it only cannot be a duplicate.
+            if not json_error and isinstance(record, dict) and "article" in record and "index" in record:
+                labelled.setdefault((record["article"], record["index"]), where)
     return labelled
 
 

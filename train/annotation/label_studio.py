@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from train.data.scheme import load_scheme
 from train.errors import UserError
 
 VERSION = "1.23.2"  # the pinned release that `make label-studio` installs and the integration test runs
@@ -33,6 +34,7 @@ class LabelStudioError(UserError):
 
 def label_descriptions(labels_path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
     """(topic -> description, speaker -> description) from the scheme file, in its order."""
+    load_scheme(labels_path)  # a malformed scheme is a SchemeError naming the file, not a KeyError here
     raw = yaml.safe_load(Path(labels_path).read_text(encoding="utf-8"))
     return dict(raw[TOPICS]), dict(raw["speakers"])
 

@@ -17,14 +17,15 @@ import numpy as np
 from train.annotation.label_studio import SPEAKER, TOPICS, choice_result, labeling_config
 from train.annotation.sampling import Candidate, DiversityRules, normalized_text, select, uncertainty
 from train.atomic import write_file_atomically
-from train.data.annotations import read_lines
-from train.data.segment import split_sentences
+from train.data.annotations import parse_lines
+from train.data.segment import article_contexts
 from train.errors import UsageError
 from train.modeling.tagger import Tagger
 from train.prediction.readers import Article, Problems, check_inputs, read_articles
+from train.prediction.run import chunk_articles
 
 OUTPUT_FILES = ("tasks.json", "labeling_config.xml", "suggestions.jsonl")
-CHUNK_ARTICLES = 64
+CHUNK_SENTENCES = 2048
 
 
 @dataclass
@@ -40,34 +41,20 @@ def labelled_texts(annotations_dir: Path) -> set[str]:
     """Normalized texts of every labelled sentence, so that the same sentence is not suggested again."""
     texts = set()
     for path in sorted(annotations_dir.glob("*.jsonl")):
-        for line in read_lines(path):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # `make data` reports it; here it only cannot exclude a sentence
-            if isinstance(record, dict) and isinstance(record.get("text"), str):
+        for _, record, json_error in parse_lines(path):
+            # A broken line is `make data`'s to report; here it only cannot exclude a sentence.
+            if not json_error and isinstance(record, dict) and isinstance(record.get("text"), str):
                 texts.add(normalized_text(record["text"]))
     return texts
 
 
 def _tagged_sentences(tagger: Tagger, articles: Iterator[Article]) -> Iterator[dict]:
     """Every sentence of every article with its article's metadata, its context and the model's output."""
-    chunk: list[tuple[Article, list[str]]] = []
-
-    def tag(chunk):
+    for chunk in chunk_articles(articles, CHUNK_SENTENCES):
         for (article, sentences), tagged in zip(chunk, tagger.tag_sentences([s for _, s in chunk])):
-            for sentence in tagged:
+            for sentence, context in zip(tagged, article_contexts(sentences)):
                 yield {"article": article.id, "outlet": article.metadata.get("outlet"),
-                       "date": article.metadata.get("date"),
-                       "context": sentences[sentence["index"] - 1] if sentence["index"] else "", **sentence}
-
-    for article in articles:
-        chunk.append((article, split_sentences(article.text)))
-        if len(chunk) == CHUNK_ARTICLES:
-            yield from tag(chunk)
-            chunk = []
-    if chunk:
-        yield from tag(chunk)
+                       "date": article.metadata.get("date"), "context": context, **sentence}
 
 
 def _confidences(sentence: dict, tagger: Tagger) -> tuple[float, float]:

@@ -10,10 +10,10 @@ import json
 import sys
 from pathlib import Path
 
-from train.annotation.audit import labelled_examples
 from train.annotation.simulate import METRICS, SimulationSettings, format_curves, learning_curves
 from train.atomic import write_file_atomically
 from train.config import DEFAULT_CONFIG, load_config
+from train.data.build import labelled_examples
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
 from train.logs import setup_command_logging

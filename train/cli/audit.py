@@ -12,8 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.annotation.audit import labelled_examples, run_audit
+from train.annotation.audit import run_audit
 from train.config import DEFAULT_CONFIG, load_config
+from train.data.build import labelled_examples
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
 from train.logs import setup_command_logging

@@ -18,6 +18,7 @@ from train.bench.prediction import (
 )
 from train.bench.training import DEFAULT_ARCH, MODES, format_training, run_training_benchmark, train_throughput
 from train.logs import setup_command_logging
+from train.modeling.checkpoint import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.coverage:
         result = run_coverage_benchmark(args.coverage)
         print(format_coverage(result))
-        Path("bench").mkdir(exist_ok=True)
-        Path("bench/coverage.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        write_json(Path("bench/coverage.json"), result)
         return 0
     if not Path(args.arch).is_dir():
         print(f"error: {args.arch}: architecture folder not found (see ../shared/models/README.md)", file=sys.stderr)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(train_throughput(args.single, args.arch, args.steps, args.batch_size)))
         return 0
     if args.navec_only:
-        print(format_navec_benchmark(run_navec_benchmark(arch=args.arch)))
+        print(format_navec_benchmark(run_navec_benchmark(arch=args.arch, sentences=args.sentences, repeats=args.repeats)))
         return 0
     training = run_training_benchmark(args.arch, args.steps, args.batch_size, args.runs)
     print(format_training(training))
@@ -57,11 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         results["prediction"] = run_prediction_benchmark(arch=args.arch, sentences=args.sentences,
                                                           repeats=args.repeats)
         print(format_benchmark(results["prediction"]))
-        results["navec_prediction"] = run_navec_benchmark(arch=args.arch)
+        results["navec_prediction"] = run_navec_benchmark(arch=args.arch, sentences=args.sentences, repeats=args.repeats)
         print(format_navec_benchmark(results["navec_prediction"]))
     out = Path("bench") / f"{Path(args.arch).name}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_json(out, results)
     print(f"written to {out}")
     return 0
 

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from train.coverage.heldout import checkpoint_errors
-from train.coverage.page import build_coverage, default_out_dir
+from train.coverage.page import build_coverage
 from train.coverage.tables import N_RESAMPLES, SAMPLE_SIZE
 from train.errors import UserError, exit_with
 from train.logs import setup_command_logging
@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_command_logging()
     try:
         checkpoint = open_checkpoint(args.model)
-        out = build_coverage(args.predictions, checkpoint.scheme, checkpoint_errors(checkpoint), str(checkpoint.path),
-                             args.out or default_out_dir(args.predictions), args.resamples, args.sample)
+        out = build_coverage(args.predictions, checkpoint.scheme, lambda: checkpoint_errors(checkpoint),
+                             str(checkpoint.path), args.out, args.resamples, args.sample)
     except UserError as e:
         return exit_with(e)
     print(out / "index.html")

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -143,14 +144,20 @@ def _method_notes(errors: HeldOutErrors, scheme: LabelScheme) -> dict:
             "min_separation": MIN_SEPARATION, "held_out": errors.source, "held_out_sentences": errors.sentences}
 
 
-def build_coverage(predictions: str | Path, scheme: LabelScheme, errors: HeldOutErrors, model: str,
-                   out_dir: str | Path | None = None, n_resamples: int = N_RESAMPLES,
+def build_coverage(predictions: str | Path, scheme: LabelScheme, errors: HeldOutErrors | Callable[[], HeldOutErrors],
+                   model: str, out_dir: str | Path | None = None, n_resamples: int = N_RESAMPLES,
                    sample_size: int = SAMPLE_SIZE) -> Path:
-    """Read the predictions once, estimate every share with intervals, and write the report directory."""
+    """Read the predictions once, estimate every share with intervals, and write the report directory.
+
+    `errors` may be a function: measuring a checkpoint's errors runs it on held-out data, so it waits
+    until the output directory and the predictions file have been checked.
+    """
     out_dir = Path(out_dir) if out_dir else default_out_dir(predictions)
     check_out_dir(out_dir)
     started = time.perf_counter()
     corpus = read_corpus(predictions, scheme, sample_size)
+    if callable(errors):
+        errors = errors()
     log.info("read %d articles, %d sentences in %.1f s", len(corpus.articles), corpus.sentences,
              time.perf_counter() - started)
     layout = Layout(len(scheme.topics), len(scheme.speakers))

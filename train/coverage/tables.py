@@ -29,11 +29,10 @@ from train.coverage.estimates import (
 )
 from train.data.scheme import LabelScheme
 from train.errors import UserError
+from train.evaluation.stats import N_RESAMPLES, SEED
 from train.prediction.writers import output_format, read_rows
 
 SAMPLE_SIZE = 2000
-N_RESAMPLES = 1000
-SEED = 20211207
 UNKNOWN_OUTLET = "unknown"
 # Periods of a day while the dated articles span at most this many days, else months.
 DAILY_SPAN_DAYS = 92

@@ -32,7 +32,6 @@ SPLITS = ("train", "validation", "test")
 
 
 @dataclass
-@dataclass
 class BuildResult:
     path: Path
     fingerprint: str
@@ -139,12 +138,26 @@ def floor_shortfalls(dataset: DatasetDict, scheme: LabelScheme) -> list[str]:
         [f"topic:{t} {topics[t]} < {TOPIC_FLOOR}" for t in scheme.topics if topics[t] < TOPIC_FLOOR]
 
 
-def build_dataset(config: DataConfig, force: bool = False) -> BuildResult:
-    """Validate the annotations and write `config.build_dir`; skipped if the inputs are unchanged."""
+def _scheme(config: DataConfig) -> LabelScheme:
     try:
-        scheme = load_scheme(config.labels)
+        return load_scheme(config.labels)
     except SchemeError as e:
         raise DataError([f"{config.labels}:1: {str(e).split(': ', 1)[-1]}"]) from None
+
+
+def labelled_examples(config: DataConfig) -> list[dict]:
+    """Every labelled sentence as `make data` builds it (context, outlet, labels), in article order, with the
+    `path:line` of its label; one validated read, no splits, nothing written."""
+    scheme = _scheme(config)
+    articles = load_articles(config.seeds)
+    records = load_annotations(config.annotations_dir, scheme, articles)
+    where = {(r["article"], r["index"]): r["_where"] for r in records}
+    return [{**ex, "where": where[(ex["article"], ex["index"])]} for ex in _examples(records, scheme, articles)]
+
+
+def build_dataset(config: DataConfig, force: bool = False) -> BuildResult:
+    """Validate the annotations and write `config.build_dir`; skipped if the inputs are unchanged."""
+    scheme = _scheme(config)
     build_dir = Path(config.build_dir)
     fingerprint = fingerprint_inputs(config)
     manifest_path = build_dir / "manifest.json"

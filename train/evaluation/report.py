@@ -18,8 +18,7 @@ from train.atomic import write_directory_atomically
 from train.errors import UserError
 from train.evaluation.baseline import THRESHOLD, train_baseline
 from train.evaluation.figures import breakdown_figure, confusion_figure, per_label_figure, reliability_figure
-from train.evaluation.metrics import score_predictions
-from train.evaluation.scoring import LabelledData, Predictions, check_scheme, load_data, predict, split_data
+from train.evaluation.scoring import LabelledData, Predictions, check_scheme, load_data, predict, score, split_data
 from train.evaluation.sections import (
     HEADLINE,
     Figure,
@@ -136,9 +135,7 @@ def build_report(model_paths: list[str | Path], name: str | None = None, out_dir
     descriptions = {s.name: describe(s, shown) for s in systems}
     descriptions[BASELINE_NAME] = f"trained on {len(train)} sentences of {train.source}"
 
-    scores = {s.name: score_predictions(s.predictions.topic_probs, data.topic_gold, s.predictions.speaker_probs,
-                                        data.speaker_gold, list(data.scheme.topics), list(data.scheme.speakers),
-                                        s.predictions.thresholds) for s in systems}
+    scores = {s.name: score(data, s.predictions) for s in systems}
     weights = resample_weights(len(data), n_resamples)
     statistics = {s.name: headline_statistics(data.topic_gold, s.predictions.topic_pred, data.speaker_gold,
                                               s.predictions.speaker_probs) for s in systems}

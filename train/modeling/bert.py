@@ -147,6 +147,20 @@ def load_tokenizer(name_or_path: str):
         raise ModelLoadError(f"{name_or_path}: no usable tokenizer ({e})") from None
 
 
+def head_config(scheme: LabelScheme, encoder_name_or_path: str, *, use_context: bool, max_length: int,
+                classifier_dropout: float = 0.1, topic_loss_weight: float = 1.0, speaker_loss_weight: float = 1.0,
+                topic_pos_weight: list[float] | None = None, speaker_class_weight: list[float] | None = None) -> dict:
+    """What every tagger's config carries besides its encoder: label maps, thresholds, context, loss settings."""
+    return dict(
+        topics=list(scheme.topics), speakers=list(scheme.speakers),
+        id2label=dict(enumerate(scheme.speakers)), label2id=scheme.speaker2id,
+        topic_thresholds=[0.5] * len(scheme.topics), use_context=use_context, max_seq_length=max_length,
+        classifier_dropout=classifier_dropout, topic_loss_weight=topic_loss_weight,
+        speaker_loss_weight=speaker_loss_weight, topic_pos_weight=topic_pos_weight,
+        speaker_class_weight=speaker_class_weight, encoder_name_or_path=encoder_name_or_path,
+    )
+
+
 def init_model(name_or_path: str, scheme: LabelScheme, *, random_init: bool = False, use_context: bool = False,
                max_length: int = 128,
                classifier_dropout: float = 0.1, topic_loss_weight: float = 1.0, speaker_loss_weight: float = 1.0,
@@ -154,19 +168,15 @@ def init_model(name_or_path: str, scheme: LabelScheme, *, random_init: bool = Fa
                speaker_class_weight: list[float] | None = None) -> BertForNewsTagging:
     """A fresh tagger: pretrained encoder weights from `name_or_path` (or random ones), new heads."""
     local = resolve_local_files_only(name_or_path)
-    head_config = dict(
-        topics=list(scheme.topics), speakers=list(scheme.speakers),
-        id2label=dict(enumerate(scheme.speakers)), label2id=scheme.speaker2id,
-        topic_thresholds=[0.5] * len(scheme.topics), use_context=use_context, max_seq_length=max_length,
-        classifier_dropout=classifier_dropout, topic_loss_weight=topic_loss_weight,
-        speaker_loss_weight=speaker_loss_weight, topic_pos_weight=topic_pos_weight,
-        speaker_class_weight=speaker_class_weight, encoder_name_or_path=name_or_path,
-    )
+    heads = head_config(scheme, name_or_path, use_context=use_context, max_length=max_length,
+                        classifier_dropout=classifier_dropout, topic_loss_weight=topic_loss_weight,
+                        speaker_loss_weight=speaker_loss_weight, topic_pos_weight=topic_pos_weight,
+                        speaker_class_weight=speaker_class_weight)
     config = AutoConfig.from_pretrained(name_or_path, local_files_only=local)
     if config.model_type != "bert":
         raise ModelLoadError(f"{name_or_path}: model type {config.model_type!r} is not supported; "
                              "use a BERT-family encoder such as cointegrated/rubert-tiny2")
-    config.update(head_config)
+    config.update(heads)
     if random_init:
         return BertForNewsTagging(config)
     try:

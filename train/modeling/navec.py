@@ -24,7 +24,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from train.data.scheme import LabelScheme
-from train.modeling.bert import ModelLoadError, TaggerOutput, tagging_loss
+from train.modeling.bert import ModelLoadError, TaggerOutput, head_config, tagging_loss
 
 MODEL_TYPE = "navec-tagger"
 DEFAULT_NAVEC = "navec_news_v1_1B_250K_300d_100q"
@@ -40,28 +40,15 @@ class NavecTaggerConfig(PretrainedConfig):
     model_type = MODEL_TYPE
 
     def __init__(self, navec_vocab_size: int = 0, extra_vocab_size: int = len(EXTRA_TOKENS), embedding_dim: int = 300,
-                 subvectors: int = 100, centroids: int = 256, hidden_size: int = 128, classifier_dropout: float = 0.1,
-                 topics=(), speakers=(), topic_thresholds=(), use_context: bool = True, max_seq_length: int = 128,
-                 topic_loss_weight: float = 1.0, speaker_loss_weight: float = 1.0, topic_pos_weight=None,
-                 speaker_class_weight=None, encoder_name_or_path: str = DEFAULT_NAVEC, **kwargs):
-        super().__init__(**kwargs)
+                 subvectors: int = 100, centroids: int = 256, hidden_size: int = 128, **head_config):
+        """navec's table shape and the CNN width; the rest is `bert.head_config`, shared with the BERT tagger."""
+        super().__init__(**head_config)
         self.navec_vocab_size = navec_vocab_size
         self.extra_vocab_size = extra_vocab_size
         self.embedding_dim = embedding_dim
         self.subvectors = subvectors
         self.centroids = centroids
         self.hidden_size = hidden_size
-        self.classifier_dropout = classifier_dropout
-        self.topics = list(topics)
-        self.speakers = list(speakers)
-        self.topic_thresholds = list(topic_thresholds)
-        self.use_context = use_context
-        self.max_seq_length = max_seq_length
-        self.topic_loss_weight = topic_loss_weight
-        self.speaker_loss_weight = speaker_loss_weight
-        self.topic_pos_weight = topic_pos_weight
-        self.speaker_class_weight = speaker_class_weight
-        self.encoder_name_or_path = encoder_name_or_path
 
 
 class QuantizedEmbedding(nn.Module):
@@ -255,15 +242,14 @@ def init_navec_model(name_or_path: str, scheme: LabelScheme, *, use_context: boo
 
     navec = Navec.load(navec_path(name_or_path))
     words = list(navec.vocab.words)
+    encoder = Path(name_or_path).stem if name_or_path.endswith(".tar") else name_or_path
     config = NavecTaggerConfig(
         navec_vocab_size=len(words), embedding_dim=int(navec.pq.dim), subvectors=int(navec.pq.qdim),
-        centroids=int(navec.pq.centroids), hidden_size=hidden_size, classifier_dropout=classifier_dropout,
-        topics=scheme.topics, speakers=scheme.speakers, id2label=dict(enumerate(scheme.speakers)),
-        label2id=scheme.speaker2id, topic_thresholds=[0.5] * len(scheme.topics), use_context=use_context,
-        max_seq_length=max_length, topic_loss_weight=topic_loss_weight, speaker_loss_weight=speaker_loss_weight,
-        topic_pos_weight=topic_pos_weight, speaker_class_weight=speaker_class_weight,
-        encoder_name_or_path=Path(name_or_path).stem if name_or_path.endswith(".tar") else name_or_path,
-        pad_token_id=navec.vocab.pad_id)
+        centroids=int(navec.pq.centroids), hidden_size=hidden_size, pad_token_id=navec.vocab.pad_id,
+        **head_config(scheme, encoder, use_context=use_context, max_length=max_length,
+                      classifier_dropout=classifier_dropout, topic_loss_weight=topic_loss_weight,
+                      speaker_loss_weight=speaker_loss_weight, topic_pos_weight=topic_pos_weight,
+                      speaker_class_weight=speaker_class_weight))
     model = NavecForNewsTagging(config)
     with torch.no_grad():
         model.embeddings.indexes.copy_(torch.from_numpy(navec.pq.indexes.copy()))

@@ -38,7 +38,8 @@ class RunResult:
         return sum(self.problems.values())
 
 
-def _chunks(articles: Iterator[Article], max_sentences: int) -> Iterator[list[tuple[Article, list[str]]]]:
+def chunk_articles(articles: Iterator[Article], max_sentences: int) -> Iterator[list[tuple[Article, list[str]]]]:
+    """Segmented articles in chunks of about `max_sentences` sentences, so memory stays flat on any input."""
     chunk, size = [], 0
     for article in articles:
         sentences = split_sentences(article.text)
@@ -117,7 +118,7 @@ def _tag_articles(tagger: Tagger, articles: Iterator[Article], writer, result: R
     """Tag chunk by chunk; the bar counts sentences batch by batch, so a huge article shows progress too."""
     bar = tqdm(unit=" sentences", disable=not progress, file=sys.stderr)
     try:
-        for chunk in _chunks(articles, chunk_sentences):
+        for chunk in chunk_articles(articles, chunk_sentences):
             tagged_chunk = tagger.tag_sentences([sentences for _, sentences in chunk], progress=bar.update)
             for (article, _), tagged in zip(chunk, tagged_chunk):
                 if not tagged:

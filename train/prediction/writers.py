@@ -17,13 +17,8 @@ def output_row(article: Article, sentence: dict) -> dict:
     return {"article": article.id, **article.metadata, **sentence}
 
 
-class JsonlWriter:
-    def __init__(self, path: Path, append: bool):
-        self.file = path.open("a" if append else "w", encoding="utf-8")
-
-    def write(self, rows: list[dict]) -> None:
-        self.file.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-        self.file.flush()
+class _TextWriter:
+    """A text output (`self.file`) written and flushed article by article; nothing to do at a chunk's end."""
 
     def end_chunk(self) -> None:
         pass
@@ -32,7 +27,16 @@ class JsonlWriter:
         self.file.close()
 
 
-class CsvWriter:
+class JsonlWriter(_TextWriter):
+    def __init__(self, path: Path, append: bool):
+        self.file = path.open("a" if append else "w", encoding="utf-8")
+
+    def write(self, rows: list[dict]) -> None:
+        self.file.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        self.file.flush()
+
+
+class CsvWriter(_TextWriter):
     """Topics joined with ';', one column per score: `topic:<name>`, `speaker:<name>`."""
 
     def __init__(self, path: Path, topics: list[str], speakers: list[str]):
@@ -49,12 +53,6 @@ class CsvWriter:
                     **{f"speaker:{s}": p for s, p in row["speaker_scores"].items()}}
             self.writer.writerow([flat[column] for column in self.columns])
         self.file.flush()
-
-    def end_chunk(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.file.close()
 
 
 class ParquetWriter:

@@ -58,6 +58,7 @@ def cross_validate(config: Config, scheme: LabelScheme | None = None) -> dict:
         settings = {"context": True, "no_context": False}
     runs = []
     total = len(settings) * len(config.cv.seeds) * n_folds
+    splits = [fold_splits(everything, fold, n_folds) for fold in range(n_folds)]
     with tempfile.TemporaryDirectory(prefix="cv-") as work:
         for setting, use_context in settings.items():
             for seed in config.cv.seeds:
@@ -70,7 +71,7 @@ def cross_validate(config: Config, scheme: LabelScheme | None = None) -> dict:
                         config, model=dataclasses.replace(config.model, use_context=use_context),
                         train=dataclasses.replace(config.train, seed=seed, resume=False))
                     work_dir = Path(work) / f"{setting}-{seed}-{fold}"
-                    result = fit(run_config, fold_splits(everything, fold, n_folds), scheme, work_dir)
+                    result = fit(run_config, splits[fold], scheme, work_dir)
                     runs.append({"setting": setting, "seed": seed, "fold": fold, **headline(result.metrics["test"])})
                     logger.info("cv run %d/%d done in %.0f s: test combined %.3f", run_number, total,
                                 time.perf_counter() - started, runs[-1]["combined"])
