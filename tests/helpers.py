@@ -83,16 +83,18 @@ def make_untrained_checkpoint(directory: Path, encoder: Path, use_context: bool 
     from train.config import save_config
     from train.data.build import build_dataset
     from train.data.scheme import load_scheme
-    from train.modeling.bert import init_model, load_tokenizer
-    from train.modeling.checkpoint import write_json
+    from train.modeling.checkpoint import CHECKPOINT_FORMAT, write_json
+    from train.modeling.heads import HeadConfig
+    from train.modeling.transformer import init_transformer, load_tokenizer
 
     torch.manual_seed(seed)
     scheme = load_scheme(ROOT / "configs/labels.yaml")
-    model = init_model(str(encoder), scheme, use_context=use_context)
+    model = init_transformer(str(encoder), HeadConfig(scheme, str(encoder), use_context=use_context), pooling="cls")
+    model.config.checkpoint_format = CHECKPOINT_FORMAT
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     load_tokenizer(str(encoder)).save_pretrained(directory)
-    overrides = [f"model.name_or_path={encoder}", f"model.use_context={use_context}"]
+    overrides = [f"model.name_or_path={encoder}", f"model.use_context={use_context}", "model.pooling=cls"]
     config = load_config(ROOT / DEFAULT_CONFIG, overrides + (data_overrides(project) if project else []))
     save_config(config, directory / "train_config.yaml")
     write_json(directory / "metrics.json", {})

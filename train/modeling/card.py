@@ -10,6 +10,7 @@ from train.atomic import write_file_atomically
 from train.config import Config
 from train.data.scheme import LabelScheme
 from train.evaluation.metrics import HEADLINE_METRICS, headline
+from train.modeling.encoders import encoder_spec
 from train.pages import markdown_table
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
@@ -29,8 +30,10 @@ def cv_section(cv: dict | None) -> str:
     table = markdown_table(["setting", *(HEADLINE_METRICS[k][0] for k in keys)], [
         [setting, *(f"{summary[k]['mean']:.3f} ± {summary[k]['sd']:.3f}" for k in keys)]
         for setting, summary in cv["summary"].items()])
-    text = (f"{cv['n_folds']} folds x {len(cv['seeds'])} seeds on all {cv['n_sentences']} labelled sentences, "
-            f"folds grouped by article (mean ± sd over the runs).\n\n{table}")
+    text = (f"{len(cv['seeds'])} seed(s) on all {cv['n_sentences']} labelled sentences (mean ± sd over the runs). "
+            f"articles: {cv['n_folds']} folds grouped by article; events: each event family held out once "
+            f"(leave-event-out, the measure that predicts new coverage); seed pages: the held-out family of real "
+            f"7 December 2021 coverage alone.\n\n{table}")
     if "context_effect" in cv:
         effect = cv["context_effect"]["speaker_macro_f1"]
         text += (f"\n\nEffect of the previous-sentence context on speaker macro-F1: {effect['mean']:+.3f} ± "
@@ -38,22 +41,26 @@ def cv_section(cv: dict | None) -> str:
     return text
 
 
-def _encoder(config: Config) -> tuple[str, str]:
-    """(what the encoder is, what the heads read)."""
-    if config.model.encoder == "navec":
-        return (f"navec word vectors `{Path(config.model.name_or_path).stem}` (frozen, from the natasha package, "
-                f"stored in this checkpoint) read by a trainable CNN (two trigram convolutions, {2 * config.model.hidden_size} "
-                "channels) with attention and max pooling", "pooled sentence vector (and the previous sentence's)")
-    if config.model.random_init:
-        return "random initialisation (pipeline test only: these numbers say nothing about ruBERT)", "[CLS] vector"
-    return f"pretrained `{config.model.name_or_path}`", "[CLS] vector"
+def _encoder(config: Config, encoder_record: dict | None) -> tuple[str, str]:
+    """(what the encoder is and where it came from, what the heads read)."""
+    text = encoder_spec(config.model.encoder).describe(config.model)
+    if encoder_record:
+        provenance = encoder_record.get("provenance") or {}
+        if "weights_sha256" in provenance:
+            text += (f" (weights file `{provenance['weights_file']}`, sha256 `{provenance['weights_sha256']}`; "
+                     f"{provenance['vocabulary']}; licence {provenance['licence']})")
+        if encoder_record.get("reason") and encoder_record["reason"] != "as configured":
+            text += f". Encoder chosen because {encoder_record['reason']}"
+    pooled = "pooled sentence vector (and the previous sentence's)" if config.model.encoder == "navec" else \
+        {"cls": "[CLS] vector", "mean": "mean of the last layer's token vectors"}[config.model.pooling]
+    return text, pooled
 
 
 def render_model_card(run_name: str, config: Config, metrics: dict, scheme: LabelScheme, label_table: str,
-                      fingerprint: str = "") -> str:
-    encoder, pooled = _encoder(config)
+                      fingerprint: str = "", encoder_record: dict | None = None) -> str:
+    encoder, pooled = _encoder(config, encoder_record)
     data = ModelCardData(language="ru", library_name="transformers", pipeline_tag="text-classification",
-                         base_model=None if config.model.encoder == "navec" else config.model.name_or_path,
+                         base_model=None if config.model.encoder == "navec" else encoder_spec(config.model.encoder).recorded_name(config.model),
                          tags=["news", "topic-classification", "speaker-attribution", config.model.encoder])
     metrics_table = markdown_table(["split", "n", *(label for label, _ in HEADLINE_METRICS.values())], [
         [split, metrics[split]["n_sentences"], *(f"{v:.3f}" for v in headline(metrics[split]).values())]
@@ -72,6 +79,7 @@ def render_model_card(run_name: str, config: Config, metrics: dict, scheme: Labe
 
 
 def write_model_card(run_dir: Path, config: Config, metrics: dict, scheme: LabelScheme, label_table: str,
-                     fingerprint: str = "") -> None:
-    text = render_model_card(run_dir.name.removesuffix(".partial"), config, metrics, scheme, label_table, fingerprint)
+                     fingerprint: str = "", encoder_record: dict | None = None) -> None:
+    text = render_model_card(run_dir.name.removesuffix(".partial"), config, metrics, scheme, label_table, fingerprint,
+                             encoder_record)
     write_file_atomically(run_dir / "README.md", lambda temporary: temporary.write_text(text, encoding="utf-8"))

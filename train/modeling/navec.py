@@ -24,7 +24,8 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from train.data.scheme import LabelScheme
-from train.modeling.bert import ModelLoadError, TaggerOutput, head_config, tagging_loss
+from train.modeling.heads import HeadConfig, TaggerOutput, tagging_loss
+from train.modeling.hub import ModelLoadError
 
 MODEL_TYPE = "navec-tagger"
 DEFAULT_NAVEC = "navec_news_v1_1B_250K_300d_100q"
@@ -41,7 +42,7 @@ class NavecTaggerConfig(PretrainedConfig):
 
     def __init__(self, navec_vocab_size: int = 0, extra_vocab_size: int = len(EXTRA_TOKENS), embedding_dim: int = 300,
                  subvectors: int = 100, centroids: int = 256, hidden_size: int = 128, **head_config):
-        """navec's table shape and the CNN width; the rest is `bert.head_config`, shared with the BERT tagger."""
+        """navec's table shape and the CNN width; the rest is `HeadConfig.model_config()`, shared by every encoder."""
         super().__init__(**head_config)
         self.navec_vocab_size = navec_vocab_size
         self.extra_vocab_size = extra_vocab_size
@@ -233,26 +234,19 @@ def navec_path(name_or_path: str) -> Path:
     return path
 
 
-def init_navec_model(name_or_path: str, scheme: LabelScheme, *, use_context: bool = True, max_length: int = 128,
-                     hidden_size: int = 128, classifier_dropout: float = 0.1, topic_loss_weight: float = 1.0,
-                     speaker_loss_weight: float = 1.0, topic_pos_weight: list[float] | None = None,
-                     speaker_class_weight: list[float] | None = None) -> tuple[NavecForNewsTagging, NavecTokenizer]:
+def init_navec_model(name_or_path: str, heads: HeadConfig,
+                     hidden_size: int = 128) -> tuple[NavecForNewsTagging, NavecTokenizer]:
     """A fresh tagger on navec vectors (copied into the model) and its tokenizer."""
     from navec import Navec
 
     navec = Navec.load(navec_path(name_or_path))
     words = list(navec.vocab.words)
-    encoder = Path(name_or_path).stem if name_or_path.endswith(".tar") else name_or_path
     config = NavecTaggerConfig(
         navec_vocab_size=len(words), embedding_dim=int(navec.pq.dim), subvectors=int(navec.pq.qdim),
         centroids=int(navec.pq.centroids), hidden_size=hidden_size, pad_token_id=navec.vocab.pad_id,
-        **head_config(scheme, encoder, use_context=use_context, max_length=max_length,
-                      classifier_dropout=classifier_dropout, topic_loss_weight=topic_loss_weight,
-                      speaker_loss_weight=speaker_loss_weight, topic_pos_weight=topic_pos_weight,
-                      speaker_class_weight=speaker_class_weight))
+        **heads.model_config())
     model = NavecForNewsTagging(config)
     with torch.no_grad():
         model.embeddings.indexes.copy_(torch.from_numpy(navec.pq.indexes.copy()))
         model.embeddings.codes.copy_(torch.from_numpy(navec.pq.codes.copy()))
     return model, NavecTokenizer(words + list(EXTRA_TOKENS))
-

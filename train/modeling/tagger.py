@@ -20,11 +20,9 @@ SCORE_DECIMALS = 4
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantization of the encoder's Linear layers (CPU); the two small heads stay fp32."""
-    if not hasattr(model, "bert"):
-        raise UsageError("--int8 quantizes BERT encoders; this checkpoint is the navec model, already fast in fp32")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao, still works
-        model.bert = torch.ao.quantization.quantize_dynamic(model.bert, {torch.nn.Linear}, dtype=torch.qint8)
+        model.encoder = torch.ao.quantization.quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
     return model
 
 
@@ -48,7 +46,11 @@ class Tagger:
         device = torch.device(device or ("cuda" if torch.cuda.is_available() and not int8 else "cpu"))
         if int8 and device.type != "cpu":
             raise UsageError("--int8 runs on CPU only; on a GPU the model runs in bf16")
-        model, tokenizer = open_checkpoint(path).load(device)
+        checkpoint = open_checkpoint(path)
+        if int8 and not checkpoint.supports_int8:
+            raise UsageError("--int8 quantizes transformer encoders; this checkpoint is the navec model, already "
+                             "fast in fp32")
+        model, tokenizer = checkpoint.load(device)
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             model = model.to(torch.bfloat16)
         if int8:

@@ -21,6 +21,7 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from datasets import DatasetDict
+from torch.utils.data import SequentialSampler
 from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import PredictionOutput
 
@@ -28,11 +29,12 @@ from train.config import Config, ConfigError, save_config
 from train.data.build import SPLITS, build_dataset
 from train.data.scheme import LabelScheme, load_scheme
 from train.evaluation.metrics import headline, score_predictions, tune_thresholds
-from train.modeling.bert import init_model, load_tokenizer, resolve_local_files_only
 from train.modeling.card import write_model_card
-from train.modeling.checkpoint import publish, write_json
+from train.modeling.checkpoint import CHECKPOINT_FORMAT, ENCODER_FILE, publish, write_json
+from train.modeling.encoders import encoder_spec
+from train.modeling.heads import HeadConfig, is_head_parameter
 from train.modeling.inference import encode, pad_batch, probabilities
-from train.modeling.navec import init_navec_model, navec_path
+from train.training.encoder_choice import EncoderChoice, choose_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ MAX_CLASS_WEIGHT = 10.0
 class TrainResult:
     run_dir: Path
     metrics: dict
+    encoder: EncoderChoice
 
 
 def topic_pos_weights(topic_labels: np.ndarray) -> list[float]:
@@ -200,32 +203,70 @@ def training_arguments(config: Config, checkpoints: Path) -> TrainingArguments:
     )
 
 
-def check_encoder_available(config: Config) -> None:
-    """Raise at once, before anything is written, when the encoder cannot be loaded."""
-    if config.model.encoder == "navec":
-        navec_path(config.model.name_or_path)
-    else:
-        resolve_local_files_only(config.model.name_or_path)
+def head_config(config: Config, scheme: LabelScheme, train_split) -> HeadConfig:
+    """The heads' settings, with loss weights from the training split."""
+    m, t = config.model, config.train
+    return HeadConfig(
+        scheme=scheme, encoder_name_or_path=encoder_spec(m.encoder).recorded_name(m), use_context=m.use_context,
+        max_length=m.max_length, classifier_dropout=m.classifier_dropout, topic_loss_weight=t.topic_loss_weight,
+        speaker_loss_weight=t.speaker_loss_weight,
+        topic_pos_weight=tuple(topic_pos_weights(np.array(train_split["topic_labels"])))
+        if t.topic_pos_weight else None,
+        speaker_class_weight=tuple(speaker_class_weights(np.array(train_split["speaker_label"]), len(scheme.speakers)))
+        if t.speaker_class_weight else None)
 
 
 def new_tagger(config: Config, scheme: LabelScheme, train_split):
-    """(fresh model, tokenizer) for config.model.encoder, with loss weights from the training split."""
-    m, t = config.model, config.train
-    heads = dict(
-        use_context=m.use_context, max_length=m.max_length, classifier_dropout=m.classifier_dropout,
-        topic_loss_weight=t.topic_loss_weight, speaker_loss_weight=t.speaker_loss_weight,
-        topic_pos_weight=topic_pos_weights(np.array(train_split["topic_labels"])) if t.topic_pos_weight else None,
-        speaker_class_weight=speaker_class_weights(np.array(train_split["speaker_label"]), len(scheme.speakers))
-        if t.speaker_class_weight else None)
-    if m.encoder == "navec":
-        return init_navec_model(m.name_or_path, scheme, hidden_size=m.hidden_size, **heads)
-    return init_model(m.name_or_path, scheme, random_init=m.random_init, **heads), load_tokenizer(m.name_or_path)
+    """(fresh model, tokenizer) for config.model.encoder; token embeddings frozen when the recipe says so."""
+    model, tokenizer = encoder_spec(config.model.encoder).build(config.model, head_config(config, scheme, train_split))
+    model.config.checkpoint_format = CHECKPOINT_FORMAT
+    if config.train.freeze_embeddings and hasattr(model, "encoder"):
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    return model, tokenizer
+
+
+class TaggingTrainer(Trainer):
+    """The Trainer with its own learning rate for the two new heads (the encoder keeps `learning_rate`)."""
+
+    def __init__(self, *args, head_learning_rate: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.head_learning_rate = head_learning_rate
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None:
+            model = self.model if model is None else model
+            decay = set(self.get_decay_parameter_names(model))
+            groups = []
+            for head in (False, True):
+                for decays in (True, False):
+                    params = [p for n, p in model.named_parameters()
+                              if p.requires_grad and is_head_parameter(n) == head and (n in decay) == decays]
+                    if params:
+                        groups.append({"params": params, "weight_decay": self.args.weight_decay if decays else 0.0,
+                                       **({"lr": self.head_learning_rate} if head else {})})
+            optimizer_class, options = self.get_optimizer_cls_and_kwargs(self.args, model)
+            self.optimizer = optimizer_class(groups, **options)
+        return self.optimizer
+
+    def _get_eval_sampler(self, eval_dataset):
+        # The Trainer groups evaluation batches by length too, which returns predictions shuffled; callers
+        # pair them with the split's rows, so keep the dataset's order (padding costs little at evaluation).
+        if self.args.world_size > 1:
+            return super()._get_eval_sampler(eval_dataset)
+        return SequentialSampler(eval_dataset)
+
+
+@dataclass(frozen=True)
+class SplitProbabilities:
+    topic: np.ndarray  # (sentences, topics)
+    speaker: np.ndarray  # (sentences, speakers)
 
 
 @dataclass
 class FitResult:
     trainer: Trainer
     metrics: dict
+    probabilities: dict[str, SplitProbabilities]  # validation and test
 
 
 def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, resume_from: Path | None = None,
@@ -236,8 +277,9 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
     data = tokenize(raw, tokenizer, config.model.use_context, config.model.max_length)
 
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(work_dir / "logs")
-    trainer = Trainer(
+    trainer = TaggingTrainer(
         model=model, args=training_arguments(config, work_dir / "checkpoints"),
+        head_learning_rate=config.train.head_learning_rate,
         data_collator=TaggingCollator(tokenizer), train_dataset=data["train"], eval_dataset=data["validation"],
         processing_class=tokenizer, compute_metrics=lambda p: compute_metrics(p, scheme),
         callbacks=[EarlyStoppingCallback(config.train.early_stopping_patience), *callbacks],
@@ -261,7 +303,8 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
     metrics["training"] = {"seconds": round(train_seconds, 1), "epochs_run": trainer.state.epoch,
                            "best_validation_combined": trainer.state.best_metric,
                            "processes": trainer.args.world_size, "train_sentences": len(raw["train"])}
-    return FitResult(trainer, metrics)
+    return FitResult(trainer, metrics, {"validation": SplitProbabilities(val_topic, val_speaker),
+                                        "test": SplitProbabilities(test_topic, test_speaker)})
 
 
 def resume_point(staging: Path) -> Path | None:
@@ -277,7 +320,7 @@ def resume_point(staging: Path) -> Path | None:
 
 def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
     """Fine-tune on the built dataset and publish a self-contained run directory."""
-    check_encoder_available(config)
+    config, choice = choose_encoder(config)
     build = build_dataset(config.data)
     scheme = load_scheme(config.data.labels)
     run_dir, staging = run_directories(config)
@@ -293,8 +336,9 @@ def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
         write_json(staging / "dataset.json", {"fingerprint": build.fingerprint, "label_table": build.table,
                                                "sizes": {split: len(build.dataset[split]) for split in SPLITS}})
         write_json(staging / "metrics.json", result.metrics)
-        write_model_card(staging, config, result.metrics, scheme, build.table, build.fingerprint)
+        write_json(staging / ENCODER_FILE, choice.to_dict())
+        write_model_card(staging, config, result.metrics, scheme, build.table, build.fingerprint, choice.to_dict())
         shutil.rmtree(staging / "checkpoints", ignore_errors=True)
         publish(staging, run_dir)
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(run_dir, result.metrics)
+    return TrainResult(run_dir, result.metrics, choice)
