@@ -14,7 +14,7 @@ NAME ?=
 TASKS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data agreement train cv test bench predict evaluate report coverage suggest import-labels label-studio audit al-curves clean
+.PHONY: help venv data agreement train cv recipes test lint bench predict evaluate report coverage suggest import-labels label-studio audit al-curves clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -39,11 +39,17 @@ train: $(VENV)/.installed ## Fine-tune the model (CONFIG=..., ARGS="train.epochs
 cv: $(VENV)/.installed ## Cross-validate the latest run's config (MODEL=...): mean ± sd, added to its model card
 	$(PY) -m train.cli.cv $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
+recipes: $(VENV)/.installed ## Fine-tuning recipes compared by leave-event-out CV -> bench/recipes.json
+	$(PY) -m train.cli.recipes $(ARGS)
+
 agreement: $(VENV)/.installed ## Inter-annotator agreement on the double-annotated articles
 	$(PY) -m train.cli.agreement
 
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed ## ruff, as pyproject.toml configures it
+	$(PY) -m ruff check train tests
 
 bench: $(VENV)/.installed ## Speed benchmarks on the real rubert-tiny2 architecture (random weights)
 	$(PY) -m train.cli.bench $(ARGS)

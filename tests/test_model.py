@@ -82,8 +82,8 @@ def test_a_format1_run_is_migrated_on_read_and_predicts_as_before():
 
 def test_a_format1_run_still_evaluates_and_reports(untrained_checkpoint, built_project, tmp_path):
     from train.evaluation.report import build_report
-    from train.evaluation.sections import checkpoint_settings
     from train.evaluation.scoring import evaluate_checkpoint
+    from train.evaluation.sections import checkpoint_settings
 
     run = tmp_path / "models" / "old-run"
     shutil.copytree(FORMAT1, run)
@@ -92,5 +92,6 @@ def test_a_format1_run_still_evaluates_and_reports(untrained_checkpoint, built_p
     assert result["n_sentences"] == sum(1 for line in data.read_text(encoding="utf-8").splitlines() if line.strip())
     report = build_report([untrained_checkpoint, run], name="formats", out_dir=tmp_path / "reports",
                           data_path=data, n_resamples=20)
-    assert "old-run" in (report / "index.html").read_text(encoding="utf-8")
+    page = (report / "index.html").read_text(encoding="utf-8")
+    assert "old-run" in page and "encoder choice" in page and "not recorded before format 2" in page
     assert "not recorded before format 2" in checkpoint_settings(Checkpoint.open(run))["encoder choice"]

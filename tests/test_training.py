@@ -18,11 +18,11 @@ from tests.helpers import ROOT, data_overrides, make_project
 from train.cli.train import main
 from train.config import ConfigError, load_config
 from train.data.scheme import load_scheme
-from train.modeling.card import write_model_card
 from train.modeling.checkpoint import REQUIRED_FILES, Checkpoint, load_checkpoint
 from train.modeling.heads import HeadConfig
 from train.modeling.inference import predict_probabilities
 from train.modeling.transformer import init_transformer
+from train.training.card import write_model_card
 from train.training.fit import run_directories, speaker_class_weights, topic_pos_weights, train
 
 SAMPLE = ["Путин заявил, что НАТО наращивает военный потенциал у рубежей России.",
@@ -32,6 +32,8 @@ SAMPLE = ["Путин заявил, что НАТО наращивает вое�
 def tiny_config(project: Path, encoder: Path, output: Path, *extra: str):
     return load_config(ROOT / "configs/cpu.yaml", [
         *data_overrides(project), f"model.name_or_path={encoder}", f"train.output_dir={output}", "train.epochs=3",
+        # The Trainer path (checkpoints, resume, early stopping) with the context, as fine-tuning uses it:
+        "train.recipe=fine-tune", "model.lexical_weight=0", "model.use_context=true", "model.pooling=cls",
         "train.batch_size=8", "train.learning_rate=1e-3", "train.logging_steps=50", *extra])
 
 
@@ -232,7 +234,8 @@ def test_two_process_accelerate_launch(built_project, tiny_encoder, tmp_path):
          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
          "-m", "train.cli.train",
          "--config", str(ROOT / "configs/cpu.yaml"), *overrides, f"model.name_or_path={tiny_encoder}",
-         f"train.output_dir={tmp_path}", "train.run_name=ddp", "train.epochs=2", "train.batch_size=8"],
+         f"train.output_dir={tmp_path}", "train.run_name=ddp", "train.epochs=2", "train.batch_size=8",
+         "train.recipe=fine-tune"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "ddp/metrics.json").read_text())

@@ -52,8 +52,11 @@ class ModelConfig:
     name_or_path: str = "cointegrated/rubert-tiny2"  # for navec: a navec .tar or an embedding natasha ships
     fallback: str = "embedded-e5"  # when the transformer is neither cached nor downloadable; none: stop instead
     pooling: str = "mean"  # cls or mean: what the heads read of the encoder's last layer
+    # Weight of the TF-IDF model's probabilities, averaged with the encoder's (0: the encoder alone). Stored
+    # in the run and applied wherever it predicts.
+    lexical_weight: float = 0.5
     random_init: bool = False  # random encoder weights: pipeline tests and benchmarks only
-    use_context: bool = True  # the previous sentence as second segment, for speaker attribution
+    use_context: bool = False  # the previous sentence as second segment (make recipes: it costs the probe)
     max_length: int = 128
     classifier_dropout: float = 0.1
     hidden_size: int = 128  # navec only: half the CNN's channels
@@ -71,6 +74,10 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 16
     eval_batch_size: int = 64
+    # probe: the heads are logistic regressions on the frozen encoder's pooled vectors; fine-tune: the Trainer
+    # updates encoder and heads; probe+fine-tune: the probe's heads first, then fine-tuning (LP-FT)
+    recipe: str = "probe"
+    probe_c: float = 4.0  # inverse L2 strength of the probe's logistic regressions
     learning_rate: float = 5e-5  # the encoder's
     head_learning_rate: float = 2e-3  # the two heads': new weights need a far larger step than pretrained ones
     freeze_embeddings: bool = False  # keep the encoder's token embeddings as pretrained (transformer encoders)
@@ -91,6 +98,7 @@ class TrainConfig:
 
 
 CV_SCHEMES = ("articles", "events")
+RECIPES = ("probe", "fine-tune", "probe+fine-tune")
 
 
 @dataclass
@@ -118,6 +126,9 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.n_folds": (lambda v: v >= 2, "at least 2"),
     "model.max_length": (lambda v: v >= 16, "at least 16 tokens"),
     "model.classifier_dropout": (lambda v: 0 <= v < 1, "at least 0 and below 1"),
+    "model.lexical_weight": (lambda v: 0 <= v <= 1, "between 0 and 1"),
+    "train.recipe": (lambda v: v in RECIPES, f"one of {', '.join(RECIPES)}"),
+    "train.probe_c": (lambda v: v > 0, "above 0"),
     "train.epochs": (lambda v: v >= 1, "at least 1"),
     "train.batch_size": (lambda v: v >= 1, "at least 1"),
     "train.eval_batch_size": (lambda v: v >= 1, "at least 1"),
@@ -152,6 +163,9 @@ def check_ranges(config: Config) -> None:
     if held_out > MAX_HELD_OUT_FRACTION:
         errors.append(f"data.validation_fraction + data.test_fraction = {held_out:g}: must be at most "
                       f"{MAX_HELD_OUT_FRACTION}, so that at least half the sentences are left to train on")
+    if config.model.encoder == "navec" and config.train.recipe != "fine-tune":
+        errors.append(f"train.recipe={config.train.recipe}: the navec model's CNN starts random, so it has nothing to "
+                      "probe; use train.recipe=fine-tune")
     if config.train.topic_loss_weight == config.train.speaker_loss_weight == 0:
         errors.append("train.topic_loss_weight and train.speaker_loss_weight are both 0: nothing would be learnt")
     if errors:

@@ -26,7 +26,7 @@ from train.annotation.label_studio import SPEAKER, TOPICS, choice_result
 from train.atomic import write_file_atomically
 from train.data.scheme import LabelScheme
 from train.errors import UserError
-from train.evaluation.baseline import THRESHOLD, train_baseline
+from train.modeling.baseline import THRESHOLD, train_baseline
 
 MAX_FOLDS = 5
 

@@ -19,8 +19,8 @@ from threadpoolctl import threadpool_limits
 from train.annotation.sampling import Candidate, DiversityRules, normalized_text, select, uncertainty
 from train.data.scheme import LabelScheme
 from train.errors import UserError
-from train.evaluation.baseline import THRESHOLD, train_baseline
 from train.evaluation.metrics import score_predictions
+from train.modeling.baseline import THRESHOLD, train_baseline
 from train.training.cv import mean_sd
 
 STRATEGIES = ("random", "margin")

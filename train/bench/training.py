@@ -3,13 +3,14 @@
 Training: our setup (dynamic padding, length-grouped batches) against the HF
 example's default (every sentence padded to max_length=128, random batches),
 same model, sentences, batch size and step count, each in its own process so
-peak memory is its own. Prediction: see train/bench_predict.py.
+peak memory is its own. Prediction: see train/bench/prediction.py.
 Timings are printed and belong in the README, never in tests.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -121,3 +122,32 @@ def format_training(results: dict) -> str:
         lines.append(f"  {description:<44} {describe(r['samples_per_s']):>26} {r['peak_memory_mb']['median']:>9.0f}")
     lines.append(f"  speed-up: {describe(results['speedup'], 'x', 2)}; {verdict(results['speedup'], TARGET_SPEEDUP)}")
     return "\n".join(lines)
+
+
+MAKE_TRAIN_LIMIT_S = 15 * 60  # what a laptop user should wait for `make train` on 2 CPU cores
+
+
+def run_make_train_benchmark(runs: int = 3, config: str = "configs/cpu.yaml") -> dict:
+    """Wall time and peak memory of the whole `make train` job (`python -m train.cli.train`), each run in its
+    own process and output folder, with the Hub switched off as on a fresh offline machine."""
+    seconds, peaks, sizes = [], [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="bench-train-") as out:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "train.cli.train", "--config", config, f"train.output_dir={out}"],
+                           check=True, capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            seconds.append(time.perf_counter() - start)
+            peaks.append(max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024)
+            run = Path(out) / "latest"
+            sizes.append(sum(p.stat().st_size for p in run.resolve().rglob("*") if p.is_file()) / 1e6)
+    return {"config": config, "threads": torch.get_num_threads(), "seconds": spread(seconds),
+            "peak_memory_mb": spread(peaks), "run_directory_mb": spread(sizes)}
+
+
+def format_make_train(results: dict) -> str:
+    within = results["seconds"]["median"] <= MAKE_TRAIN_LIMIT_S
+    return (f"make train ({results['config']}, HF_HUB_OFFLINE=1, {results['threads']} threads): "
+            f"{describe(results['seconds'], ' s', 0)}; {MAKE_TRAIN_LIMIT_S // 60}-minute limit: "
+            f"{'met' if within else 'MISSED'}; peak memory {describe(results['peak_memory_mb'], ' MB', 0)}; "
+            f"run directory {describe(results['run_directory_mb'], ' MB', 1)}")

@@ -18,7 +18,15 @@ from train.bench.prediction import (
     run_navec_benchmark,
     run_prediction_benchmark,
 )
-from train.bench.training import DEFAULT_ARCH, MODES, format_training, run_training_benchmark, train_throughput
+from train.bench.training import (
+    DEFAULT_ARCH,
+    MODES,
+    format_make_train,
+    format_training,
+    run_make_train_benchmark,
+    run_training_benchmark,
+    train_throughput,
+)
 from train.logs import setup_command_logging
 from train.modeling.checkpoint import write_json
 
@@ -37,12 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coverage", type=int, metavar="ARTICLES",
                         help="only the coverage report benchmark, on a synthetic file of this many articles")
     parser.add_argument("--navec-only", action="store_true", help="only the navec-vs-rubert-tiny2 prediction speed")
+    parser.add_argument("--make-train", type=int, metavar="RUNS",
+                        help="only the whole `make train` job, offline: wall time, peak memory, run directory size")
     args = parser.parse_args(argv)
     setup_command_logging()
     if args.coverage:
         result = run_coverage_benchmark(args.coverage)
         print(format_coverage(result))
         write_json(Path("bench/coverage.json"), result)
+        return 0
+    if args.make_train:
+        result = run_make_train_benchmark(args.make_train)
+        print(format_make_train(result))
+        write_json(Path("bench/make_train.json"), result)
         return 0
     if args.arch != EMBEDDED and not Path(args.arch).is_dir():
         print(f"error: {args.arch}: architecture folder not found (see ../shared/models/README.md), or pass "

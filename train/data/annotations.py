@@ -194,7 +194,7 @@ def load_annotations(annotations_dir: str | Path, scheme: LabelScheme, articles:
                 if record["text"] != expected:
                     errors.append(f"{where}: text does not match sentence {record['index']} of {article.source} "
                                   f"as split by the segmenter ({expected[:60]!r}); copy it from "
-                                  f"`python -m train.data.build --template {article.id}`")
+                                  f"`python -m train.cli.data --template {article.id}`")
                     continue
             records.append({**record, "_where": where})
     for article in articles.values():

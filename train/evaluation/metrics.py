@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from train.modeling.inference import apply_thresholds
+
 # Every headline number: its key, its label and where it sits in `score_predictions`' result.
 HEADLINE_METRICS = {
     "topic_micro_f1": ("topic micro-F1", ("topics", "micro_f1")),
@@ -91,10 +93,6 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bi
         if mask.any():
             error += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
     return float(error)
-
-
-def apply_thresholds(probabilities: np.ndarray, thresholds: list[float] | np.ndarray) -> np.ndarray:
-    return (np.asarray(probabilities) >= np.asarray(thresholds)[None, :]).astype(int)
 
 
 def tune_thresholds(probabilities: np.ndarray, gold: np.ndarray, floor: float, default: float = 0.5) -> list[float]:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from train.atomic import write_directory_atomically
 from train.errors import UserError
-from train.evaluation.baseline import THRESHOLD, train_baseline
 from train.evaluation.figures import breakdown_figure, confusion_figure, per_label_figure, reliability_figure
 from train.evaluation.scoring import LabelledData, Predictions, check_scheme, load_data, predict, score, split_data
 from train.evaluation.sections import (
@@ -41,6 +40,7 @@ from train.evaluation.stats import (
     paired_bootstrap,
     resample_weights,
 )
+from train.modeling.baseline import THRESHOLD, train_baseline
 from train.modeling.checkpoint import LATEST, Checkpoint, CheckpointError
 from train.pages import markdown_table, page_environment
 

@@ -23,9 +23,9 @@ from train.data.build import build_dataset
 from train.data.scheme import LabelScheme, load_scheme
 from train.data.segment import previous_sentences
 from train.errors import UserError
-from train.evaluation.metrics import apply_thresholds, headline, score_predictions
+from train.evaluation.metrics import headline, score_predictions
 from train.modeling.checkpoint import Checkpoint, write_json
-from train.modeling.inference import predict_probabilities
+from train.modeling.inference import apply_thresholds, predict_probabilities
 
 WARM_UP_SENTENCES = 16
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from train.evaluation.metrics import HEADLINE_METRICS, score_predictions
 from train.evaluation.scoring import LabelledData, Predictions, sentence_records
 from train.modeling.checkpoint import Checkpoint
+from train.modeling.encoders import encoder_spec
 
 HEADLINE = {key: label[0].upper() + label[1:] for key, (label, _) in HEADLINE_METRICS.items()}
 MAX_LISTED_SENTENCES = 150
@@ -58,26 +58,29 @@ class Section:
 def checkpoint_settings(checkpoint: Checkpoint) -> dict[str, str]:
     """The settings that tell runs apart, as the report shows them."""
     config = checkpoint.train_config
-    navec = config.model.encoder == "navec"
-    encoder = checkpoint.encoder_record
-    encoder_config = checkpoint.model_config.get("encoder_config") or checkpoint.model_config
-    return {"encoder": f"{config.model.name_or_path} + CNN" if navec else Path(config.model.name_or_path).name,
-            "encoder choice": encoder.get("reason", "as configured (not recorded before format 2)"),
-            "pooling": "-" if navec else checkpoint.model_config.get("pooling", "cls"),
-            "layers": "2 (CNN)" if navec else str(encoder_config.get("num_hidden_layers", "?")),
+    spec = encoder_spec(config.model.encoder)
+    return {"encoder": spec.short_name(config.model),
+            "encoder choice": checkpoint.encoder_record.get("reason", "as configured (not recorded before format 2)"),
+            "recipe": config.train.recipe,
+            "pooling": checkpoint.model_config.get("pooling", "-"),
+            "TF-IDF weight": f"{checkpoint.model_config.get('lexical_weight', 0.0):g}",
+            "layers": spec.layers(checkpoint.model_config),
             "epochs": str(config.train.epochs), "learning rate": f"{config.train.learning_rate:g}",
             "seed": str(config.train.seed),
             "context": "yes" if checkpoint.use_context else "no",
             "data": (checkpoint.data_fingerprint or "?")[:12]}
 
 
+ALWAYS_SHOWN = ("encoder", "encoder choice")  # which encoder a run used and why, even when all runs agree
+
+
 def differing_settings(systems: list[System]) -> list[str]:
-    """Setting names whose values differ between the checkpoints (all of them for a single run)."""
+    """Setting names whose values differ between the checkpoints (all of them for a single run), and the encoder."""
     runs = [s.settings for s in systems if s.settings]
     names = list(dict.fromkeys(name for settings in runs for name in settings))
     if len(runs) <= 1:
         return names
-    return [n for n in names if len({settings.get(n) for settings in runs}) > 1]
+    return [n for n in names if n in ALWAYS_SHOWN or len({settings.get(n) for settings in runs}) > 1]
 
 
 def describe(system: System, shown: list[str]) -> str:
@@ -102,7 +105,8 @@ def settings_section(systems: list[System]) -> Section:
     runs = [s for s in systems if s.settings]
     rows = [[s.label, *[s.settings.get(name, "") for name in shown]] for s in runs]
     flagged = [s.name for s in runs if s.random_weights]
-    intro = ("The settings that differ between the runs (those all runs share are left out). "
+    intro = ("The settings that differ between the runs (those all runs share are left out, except which "
+             "encoder each used and why). "
              + (f"{', '.join(flagged)} ran with random encoder weights (model.random_init): a pipeline test, "
                 "whose scores mean nothing." if flagged else ""))
     return Section("runs", "Runs compared", intro, [Table(["Run", *shown], rows)])

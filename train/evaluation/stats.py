@@ -85,7 +85,7 @@ def _macro_over_active(f1: np.ndarray, active: np.ndarray) -> np.ndarray:
 
 def headline_statistics(topic_gold: np.ndarray, topic_pred: np.ndarray, speaker_gold: np.ndarray,
                         speaker_probs: np.ndarray) -> dict[str, Statistic]:
-    """The headline metrics of train.metrics.score_predictions as weighted statistics.
+    """The headline metrics of train.evaluation.metrics.score_predictions as weighted statistics.
 
     Same definitions: macro averages over labels present in gold or predictions,
     F1 = 0 where undefined, ECE over equal-width confidence bins.

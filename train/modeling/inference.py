@@ -7,6 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from train.modeling.lexical import blend
+
 
 def encode(tokenizer, texts: list[str], contexts: list[str] | None, max_length: int, **kwargs):
     """Tokenize sentences, with the previous sentence as the second segment when contexts are given.
@@ -31,6 +33,10 @@ def _fit_pair_budget(tokenizer, texts: list[str], max_length: int) -> list[str]:
     offsets = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget,
                         return_offsets_mapping=True)["offset_mapping"]
     return [text[:spans[-1][1]] if len(spans) == budget else text for text, spans in zip(texts, offsets)]
+
+
+def apply_thresholds(probabilities: np.ndarray, thresholds: list[float] | np.ndarray) -> np.ndarray:
+    return (np.asarray(probabilities) >= np.asarray(thresholds)[None, :]).astype(int)
 
 
 def probabilities(topic_logits: torch.Tensor, speaker_logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +68,9 @@ def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str
                           progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(topic probabilities, speaker probabilities) in input order; `progress(n)` after each batch of n.
 
+    A model that carries a lexical (TF-IDF) model averages its probabilities with that model's, by the
+    weight its config records.
+
     Everything is tokenized in one call, then sorted by token count so each
     batch pads only to its own longest member; results go back in input order.
     """
@@ -84,4 +93,8 @@ def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str
         topic_probs[batch], speaker_probs[batch] = probabilities(output.topic_logits, output.speaker_logits)
         if progress:
             progress(len(batch))
+    lexical = getattr(model, "lexical", None)
+    if lexical is not None:
+        topic_probs, speaker_probs = blend((topic_probs, speaker_probs), lexical.predict_probabilities(texts),
+                                           config.lexical_weight)
     return topic_probs, speaker_probs

@@ -11,9 +11,8 @@ import torch
 
 from train.data.segment import article_contexts, split_sentences
 from train.errors import UsageError
-from train.evaluation.metrics import apply_thresholds
 from train.modeling.checkpoint import open_checkpoint
-from train.modeling.inference import predict_probabilities
+from train.modeling.inference import apply_thresholds, predict_probabilities
 
 SCORE_DECIMALS = 4
 

@@ -71,8 +71,8 @@ class TransformerForNewsTagging(PreTrainedModel):
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None,
-                topic_labels=None, speaker_labels=None, **_) -> TaggerOutput:
+    def pooled(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """The vector both heads read: [CLS] or the mean of the last layer's tokens (padding excluded)."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -81,10 +81,12 @@ class TransformerForNewsTagging(PreTrainedModel):
         hidden = self.encoder(**inputs).last_hidden_state
         if self.config.pooling == "mean":
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        else:
-            pooled = hidden[:, 0]
-        pooled = self.dropout(pooled)
+            return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return hidden[:, 0]
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None,
+                topic_labels=None, speaker_labels=None, **_) -> TaggerOutput:
+        pooled = self.dropout(self.pooled(input_ids, attention_mask, token_type_ids))
         topic_logits, speaker_logits = self.topic_head(pooled), self.speaker_head(pooled)
         loss = tagging_loss(self.config, topic_logits, speaker_logits, topic_labels, speaker_labels)
         return TaggerOutput(loss=loss, topic_logits=topic_logits, speaker_logits=speaker_logits)

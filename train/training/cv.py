@@ -28,8 +28,8 @@ from train.config import Config, ConfigError
 from train.data.build import SPLITS, build_dataset
 from train.data.scheme import LabelScheme, load_scheme
 from train.evaluation.metrics import HEADLINE_METRICS, headline
-from train.modeling.card import write_model_card
 from train.modeling.checkpoint import ENCODER_FILE, write_json
+from train.training.card import write_model_card
 from train.training.encoder_choice import choose_encoder
 from train.training.fit import fit
 

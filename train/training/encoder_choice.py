@@ -48,7 +48,7 @@ def choose_encoder(config: Config) -> tuple[Config, EncoderChoice]:
         encoder_spec(config.model.encoder).check_available(config.model)
         hub = "switched off (HF_HUB_OFFLINE)" if hub_offline() else "unreachable"
         reason = f"{m.name_or_path} is not in the local cache and the Hub is {hub}: model.fallback={m.fallback}"
-        logger.warning("%s is neither cached nor downloadable: fine-tuning the embedded %s instead "
+        logger.warning("%s is neither cached nor downloadable: training on the embedded %s instead "
                        "(model.fallback=none stops instead)", m.name_or_path, e5.BASE_MODEL)
     spec = encoder_spec(config.model.encoder)
     return config, EncoderChoice(encoder=config.model.encoder, name_or_path=spec.recorded_name(config.model),

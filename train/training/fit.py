@@ -29,12 +29,15 @@ from train.config import Config, ConfigError, save_config
 from train.data.build import SPLITS, build_dataset
 from train.data.scheme import LabelScheme, load_scheme
 from train.evaluation.metrics import headline, score_predictions, tune_thresholds
-from train.modeling.card import write_model_card
+from train.modeling.baseline import train_baseline
 from train.modeling.checkpoint import CHECKPOINT_FORMAT, ENCODER_FILE, publish, write_json
 from train.modeling.encoders import encoder_spec
 from train.modeling.heads import HeadConfig, is_head_parameter
 from train.modeling.inference import encode, pad_batch, probabilities
+from train.modeling.lexical import LexicalModel, blend
+from train.training.card import write_model_card
 from train.training.encoder_choice import EncoderChoice, choose_encoder
+from train.training.probe import fit_probe
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +212,7 @@ def head_config(config: Config, scheme: LabelScheme, train_split) -> HeadConfig:
     return HeadConfig(
         scheme=scheme, encoder_name_or_path=encoder_spec(m.encoder).recorded_name(m), use_context=m.use_context,
         max_length=m.max_length, classifier_dropout=m.classifier_dropout, topic_loss_weight=t.topic_loss_weight,
-        speaker_loss_weight=t.speaker_loss_weight,
+        speaker_loss_weight=t.speaker_loss_weight, lexical_weight=m.lexical_weight,
         topic_pos_weight=tuple(topic_pos_weights(np.array(train_split["topic_labels"])))
         if t.topic_pos_weight else None,
         speaker_class_weight=tuple(speaker_class_weights(np.array(train_split["speaker_label"]), len(scheme.speakers)))
@@ -220,6 +223,7 @@ def new_tagger(config: Config, scheme: LabelScheme, train_split):
     """(fresh model, tokenizer) for config.model.encoder; token embeddings frozen when the recipe says so."""
     model, tokenizer = encoder_spec(config.model.encoder).build(config.model, head_config(config, scheme, train_split))
     model.config.checkpoint_format = CHECKPOINT_FORMAT
+    model.lexical = None
     if config.train.freeze_embeddings and hasattr(model, "encoder"):
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
     return model, tokenizer
@@ -285,13 +289,32 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
         callbacks=[EarlyStoppingCallback(config.train.early_stopping_patience), *callbacks],
     )
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    recipe = config.train.recipe
+    if recipe in ("probe", "probe+fine-tune"):
+        fit_probe(model, data["train"], tokenizer.pad_token_id, config.train.probe_c)
+    if recipe in ("fine-tune", "probe+fine-tune"):
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    lexical = None
+    if config.model.lexical_weight > 0:
+        train_split = raw["train"]
+        lexical = LexicalModel.from_baseline(train_baseline(
+            train_split["text"], np.array(train_split["topic_labels"]), np.array(train_split["speaker_label"]),
+            len(scheme.speakers)), len(scheme.speakers))
     train_seconds = time.perf_counter() - started
 
-    val_topic, val_topic_gold, val_speaker, val_speaker_gold = to_probabilities(trainer.predict(data["validation"]))
+    def split_probabilities(split: str) -> tuple[np.ndarray, ...]:
+        """(topic probabilities, topic gold, speaker probabilities, speaker gold), averaged with the lexical model's."""
+        topic, topic_gold, speaker, speaker_gold = to_probabilities(trainer.predict(data[split]))
+        if lexical is not None:
+            topic, speaker = blend((topic, speaker), lexical.predict_probabilities(raw[split]["text"]),
+                                   config.model.lexical_weight)
+        return topic, topic_gold, speaker, speaker_gold
+
+    val_topic, val_topic_gold, val_speaker, val_speaker_gold = split_probabilities("validation")
     thresholds = tune_thresholds(val_topic, val_topic_gold, floor=config.train.threshold_floor)
     trainer.model.config.topic_thresholds = thresholds
-    test_topic, test_topic_gold, test_speaker, test_speaker_gold = to_probabilities(trainer.predict(data["test"]))
+    trainer.model.lexical = lexical
+    test_topic, test_topic_gold, test_speaker, test_speaker_gold = split_probabilities("test")
     metrics = {
         split: score_predictions(topic, topic_gold, speaker, speaker_gold, list(scheme.topics),
                                  list(scheme.speakers), thresholds)
@@ -331,6 +354,8 @@ def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
     trainer = result.trainer
     if trainer.is_world_process_zero():
         trainer.save_model(str(staging))
+        if trainer.model.lexical is not None:
+            trainer.model.lexical.save(staging)
         (staging / "model.safetensors").chmod(0o644)  # safetensors writes it private; the run is meant to be read
         save_config(config, staging / "train_config.yaml")
         write_json(staging / "dataset.json", {"fingerprint": build.fingerprint, "label_table": build.table,

@@ -43,7 +43,8 @@ def cv_section(cv: dict | None) -> str:
 
 def _encoder(config: Config, encoder_record: dict | None) -> tuple[str, str]:
     """(what the encoder is and where it came from, what the heads read)."""
-    text = encoder_spec(config.model.encoder).describe(config.model)
+    spec = encoder_spec(config.model.encoder)
+    text = spec.describe(config.model)
     if encoder_record:
         provenance = encoder_record.get("provenance") or {}
         if "weights_sha256" in provenance:
@@ -51,16 +52,14 @@ def _encoder(config: Config, encoder_record: dict | None) -> tuple[str, str]:
                      f"{provenance['vocabulary']}; licence {provenance['licence']})")
         if encoder_record.get("reason") and encoder_record["reason"] != "as configured":
             text += f". Encoder chosen because {encoder_record['reason']}"
-    pooled = "pooled sentence vector (and the previous sentence's)" if config.model.encoder == "navec" else \
-        {"cls": "[CLS] vector", "mean": "mean of the last layer's token vectors"}[config.model.pooling]
-    return text, pooled
+    return text, spec.pooled(config.model)
 
 
 def render_model_card(run_name: str, config: Config, metrics: dict, scheme: LabelScheme, label_table: str,
                       fingerprint: str = "", encoder_record: dict | None = None) -> str:
     encoder, pooled = _encoder(config, encoder_record)
     data = ModelCardData(language="ru", library_name="transformers", pipeline_tag="text-classification",
-                         base_model=None if config.model.encoder == "navec" else encoder_spec(config.model.encoder).recorded_name(config.model),
+                         base_model=encoder_spec(config.model.encoder).recorded_name(config.model),
                          tags=["news", "topic-classification", "speaker-attribution", config.model.encoder])
     metrics_table = markdown_table(["split", "n", *(label for label, _ in HEADLINE_METRICS.values())], [
         [split, metrics[split]["n_sentences"], *(f"{v:.3f}" for v in headline(metrics[split]).values())]
