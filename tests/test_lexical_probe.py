@@ -48,7 +48,7 @@ def test_the_probe_writes_logistic_regressions_into_the_heads(splits, tiny_encod
                              pooling="mean")
     tokenizer = load_tokenizer(str(tiny_encoder))
     data = tokenize(splits, tokenizer, use_context=False, max_length=128)
-    fit_probe(model, data["train"], tokenizer.pad_token_id, c=4.0)
+    fit_probe(model, data["train"], tokenizer.pad_token_id, topic_c=2.0, speaker_c=4.0)
     x = pooled_vectors(model, data["test"], tokenizer.pad_token_id)
     train_x = pooled_vectors(model, data["train"], tokenizer.pad_token_id)
     speakers = np.array(data["train"]["speaker_labels"])

@@ -166,7 +166,8 @@ def test_a_report_of_eight_checkpoints_stays_readable(tiny_encoder, built_projec
     runs = page.split('<section id="runs">')[1].split("</section>")[0]
     for column in ("epochs", "learning rate", "context"):
         assert f"<th>{column}</th>" in runs
-    assert "<th>encoder</th>" not in runs  # the same for all eight: not a difference
+    assert "<th>layers</th>" not in runs  # the same for all eight: not a difference
+    assert "<th>encoder</th>" in runs and "<th>encoder choice</th>" in runs  # shown always: what each run used
     assert "<td>run-7 (RANDOM WEIGHTS)</td>" in runs and "run-7 ran with random encoder weights" in runs
     headline = page.split('<section id="headline">')[1].split("</section>")[0]
     assert "epochs 4, learning rate 5e-05, context no" in headline  # run-3

@@ -77,7 +77,8 @@ class TrainConfig:
     # probe: the heads are logistic regressions on the frozen encoder's pooled vectors; fine-tune: the Trainer
     # updates encoder and heads; probe+fine-tune: the probe's heads first, then fine-tuning (LP-FT)
     recipe: str = "probe"
-    probe_c: float = 4.0  # inverse L2 strength of the probe's logistic regressions
+    probe_topic_c: float = 4.0  # inverse L2 strength of the probe's topic regressions
+    probe_speaker_c: float = 4.0  # and of its speaker regression
     learning_rate: float = 5e-5  # the encoder's
     head_learning_rate: float = 2e-3  # the two heads': new weights need a far larger step than pretrained ones
     freeze_embeddings: bool = False  # keep the encoder's token embeddings as pretrained (transformer encoders)
@@ -128,7 +129,8 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.classifier_dropout": (lambda v: 0 <= v < 1, "at least 0 and below 1"),
     "model.lexical_weight": (lambda v: 0 <= v <= 1, "between 0 and 1"),
     "train.recipe": (lambda v: v in RECIPES, f"one of {', '.join(RECIPES)}"),
-    "train.probe_c": (lambda v: v > 0, "above 0"),
+    "train.probe_topic_c": (lambda v: v > 0, "above 0"),
+    "train.probe_speaker_c": (lambda v: v > 0, "above 0"),
     "train.epochs": (lambda v: v >= 1, "at least 1"),
     "train.batch_size": (lambda v: v >= 1, "at least 1"),
     "train.eval_batch_size": (lambda v: v >= 1, "at least 1"),

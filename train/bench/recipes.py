@@ -35,7 +35,7 @@ E5 = ["model.encoder=embedded-e5", "model.lexical_weight=0"]
 RECIPES: dict[str, list[str]] = {
     "navec CNN (configs/offline.yaml)": ["--config", "configs/offline.yaml"],
     "e5 probe: mean pooling, logistic regressions C=4 (the default)": E5,
-    "e5 probe, C=1": [*E5, "train.probe_c=1"],
+    "e5 probe, C=1": [*E5, "train.probe_topic_c=1", "train.probe_speaker_c=1"],
     "e5 probe, [CLS] pooling": [*E5, "model.pooling=cls"],
     "e5 probe, previous sentence as second segment": [*E5, "model.use_context=true"],
     "e5 probe then fine-tune (LP-FT): encoder 5e-5, heads 2e-3, 3 epochs, frozen token embeddings":

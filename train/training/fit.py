@@ -291,7 +291,8 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
     started = time.perf_counter()
     recipe = config.train.recipe
     if recipe in ("probe", "probe+fine-tune"):
-        fit_probe(model, data["train"], tokenizer.pad_token_id, config.train.probe_c)
+        fit_probe(model, data["train"], tokenizer.pad_token_id, topic_c=config.train.probe_topic_c,
+                  speaker_c=config.train.probe_speaker_c)
     if recipe in ("fine-tune", "probe+fine-tune"):
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     lexical = None

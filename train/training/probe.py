@@ -36,7 +36,7 @@ def pooled_vectors(model, dataset, pad_token_id: int, batch_size: int = 64) -> n
     return vectors
 
 
-def fit_probe(model, dataset, pad_token_id: int, c: float) -> None:
+def fit_probe(model, dataset, pad_token_id: int, topic_c: float, speaker_c: float) -> None:
     """Set both heads to logistic regressions fitted on the frozen encoder's vectors of `dataset`."""
     x = pooled_vectors(model, dataset, pad_token_id)
     topics = np.asarray(dataset["topic_labels"], dtype=int)
@@ -49,7 +49,7 @@ def fit_probe(model, dataset, pad_token_id: int, c: float) -> None:
             if topics[:, t].min() == topics[:, t].max():  # never (or always) on in training
                 topic_bias[t] = -ABSENT_LOGIT if topics[0, t] else ABSENT_LOGIT
                 continue
-            regression = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(x, topics[:, t])
+            regression = LogisticRegression(C=topic_c, max_iter=3000, class_weight="balanced").fit(x, topics[:, t])
             topic_weight[t], topic_bias[t] = regression.coef_[0], regression.intercept_[0]
     n_speakers = model.speaker_head.out_features
     classes = np.unique(speakers)
@@ -57,7 +57,7 @@ def fit_probe(model, dataset, pad_token_id: int, c: float) -> None:
         speaker_weight, speaker_bias = np.zeros((n_speakers, x.shape[1])), np.full(n_speakers, ABSENT_LOGIT)
         speaker_bias[classes[0]] = 0.0
     else:
-        regression = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(x, speakers)
+        regression = LogisticRegression(C=speaker_c, max_iter=3000, class_weight="balanced").fit(x, speakers)
         speaker_weight, speaker_bias = softmax_rows(regression.classes_, regression.coef_, regression.intercept_,
                                                     n_speakers)
     with torch.no_grad():
