@@ -33,7 +33,7 @@ venv: $(VENV)/.installed ## Create .venv and install the project
 data: $(VENV)/.installed ## Validate annotations, build data/build/ and print the label table
 	$(PY) -m train.cli.data --config $(CONFIG) $(ARGS)
 
-train: $(VENV)/.installed ## Fine-tune the model (CONFIG=..., ARGS="train.epochs=3", RESUME=1)
+train: $(VENV)/.installed ## Train the tagger (CONFIG=..., ARGS="train.recipe=fine-tune", RESUME=1)
 	$(PY) -m train.cli.train --config $(CONFIG) $(if $(RESUME),train.resume=true) $(ARGS)
 
 cv: $(VENV)/.installed ## Cross-validate the latest run's config (MODEL=...): mean ± sd, added to its model card
@@ -51,7 +51,7 @@ test: $(VENV)/.installed ## Run the test suite
 lint: $(VENV)/.installed ## ruff, as pyproject.toml configures it
 	$(PY) -m ruff check train tests
 
-bench: $(VENV)/.installed ## Speed benchmarks on the real rubert-tiny2 architecture (random weights)
+bench: $(VENV)/.installed ## Speed benchmarks (ARGS="--arch embedded-e5", "--make-train 3"); default: rubert-tiny2 architecture
 	$(PY) -m train.cli.bench $(ARGS)
 
 predict: $(VENV)/.installed ## Tag new articles: IN=path/ OUT=predictions.jsonl [MODEL=models/<run>]

@@ -33,6 +33,15 @@ def test_mean_pooling_ignores_padding(tiny_encoder):
     torch.testing.assert_close(together[1:], alone, rtol=1e-5, atol=1e-5)
 
 
+def test_normalised_pooling_gives_unit_vectors(tiny_encoder):
+    model = init_transformer(str(tiny_encoder), heads(tiny_encoder), pooling="mean", normalize=True).eval()
+    batch = load_tokenizer(str(tiny_encoder))(["Байден пригрозил санкциями.", "Подписаться"], padding=True,
+                                              return_tensors="pt")
+    with torch.inference_mode():
+        norms = model.pooled(**batch).norm(dim=-1)
+    torch.testing.assert_close(norms, torch.ones(2))
+
+
 def test_cls_pooling_reads_the_first_position(tiny_encoder):
     model = init_transformer(str(tiny_encoder), heads(tiny_encoder), pooling="cls").eval()
     batch = load_tokenizer(str(tiny_encoder))(["Байден пригрозил санкциями."], return_tensors="pt")

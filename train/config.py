@@ -52,6 +52,7 @@ class ModelConfig:
     name_or_path: str = "cointegrated/rubert-tiny2"  # for navec: a navec .tar or an embedding natasha ships
     fallback: str = "embedded-e5"  # when the transformer is neither cached nor downloadable; none: stop instead
     pooling: str = "mean"  # cls or mean: what the heads read of the encoder's last layer
+    normalize: bool = True  # L2-normalise the pooled vector, as e5's embeddings are compared
     # Weight of the TF-IDF model's probabilities, averaged with the encoder's (0: the encoder alone). Stored
     # in the run and applied wherever it predicts.
     lexical_weight: float = 0.5

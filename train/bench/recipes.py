@@ -35,11 +35,12 @@ E5 = ["model.encoder=embedded-e5", "model.lexical_weight=0"]
 RECIPES: dict[str, list[str]] = {
     "navec CNN (configs/offline.yaml)": ["--config", "configs/offline.yaml"],
     "e5 probe: mean pooling, logistic regressions C=4 (the default)": E5,
-    "e5 probe, C=1": [*E5, "train.probe_topic_c=1", "train.probe_speaker_c=1"],
+    "e5 probe, C=16": [*E5, "train.probe_topic_c=16", "train.probe_speaker_c=16"],
     "e5 probe, [CLS] pooling": [*E5, "model.pooling=cls"],
+    "e5 probe, mean pooling not normalised": [*E5, "model.normalize=false"],
     "e5 probe, previous sentence as second segment": [*E5, "model.use_context=true"],
-    "e5 probe then fine-tune (LP-FT): encoder 5e-5, heads 2e-3, 3 epochs, frozen token embeddings":
-        [*E5, "train.recipe=probe+fine-tune", "train.epochs=3", "train.freeze_embeddings=true"],
+    "e5 probe then fine-tune (LP-FT): encoder 5e-5, heads 2e-3, 1 epoch, frozen token embeddings":
+        [*E5, "train.recipe=probe+fine-tune", "train.epochs=1", "train.freeze_embeddings=true"],
 }
 METRICS = ("topic_micro_f1", "topic_macro_f1", "speaker_macro_f1", "speaker_accuracy")
 

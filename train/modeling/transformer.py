@@ -25,12 +25,14 @@ POOLINGS = ("cls", "mean")
 class NewsTaggerConfig(PretrainedConfig):
     model_type = MODEL_TYPE
 
-    def __init__(self, encoder_config: dict | None = None, pooling: str = "cls", **head_config):
+    def __init__(self, encoder_config: dict | None = None, pooling: str = "cls", normalize: bool = False,
+                 **head_config):
         """`encoder_config`: the encoder's own config as a dict (it names its model_type); the rest is
         `HeadConfig.model_config()`."""
         super().__init__(**head_config)
         self.encoder_config = encoder_config or {}
         self.pooling = pooling
+        self.normalize = normalize
 
     def encoder(self) -> PretrainedConfig:
         values = dict(self.encoder_config)
@@ -72,7 +74,8 @@ class TransformerForNewsTagging(PreTrainedModel):
             nn.init.zeros_(module.bias)
 
     def pooled(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        """The vector both heads read: [CLS] or the mean of the last layer's tokens (padding excluded)."""
+        """The vector both heads read: [CLS] or the mean of the last layer's tokens (padding excluded),
+        L2-normalised when the config says so."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -81,8 +84,10 @@ class TransformerForNewsTagging(PreTrainedModel):
         hidden = self.encoder(**inputs).last_hidden_state
         if self.config.pooling == "mean":
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return hidden[:, 0]
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        else:
+            pooled = hidden[:, 0]
+        return nn.functional.normalize(pooled, dim=-1) if self.config.normalize else pooled
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None,
                 topic_labels=None, speaker_labels=None, **_) -> TaggerOutput:
@@ -104,7 +109,7 @@ def load_tokenizer(name_or_path: str):
         raise ModelLoadError(f"{name_or_path}: no usable tokenizer ({e})") from None
 
 
-def init_transformer(name_or_path: str, heads: HeadConfig, *, pooling: str = "cls",
+def init_transformer(name_or_path: str, heads: HeadConfig, *, pooling: str = "cls", normalize: bool = False,
                      random_init: bool = False) -> TransformerForNewsTagging:
     """A fresh tagger: the pretrained encoder from `name_or_path` (or random weights of its shape), new heads."""
     local = resolve_local_files_only(name_or_path)
@@ -112,7 +117,8 @@ def init_transformer(name_or_path: str, heads: HeadConfig, *, pooling: str = "cl
     if type(encoder_config) not in MODEL_MAPPING:
         raise ModelLoadError(f"{name_or_path}: model type {encoder_config.model_type!r} has no transformers "
                              "encoder class; use an encoder such as cointegrated/rubert-tiny2 or xlm-roberta-base")
-    config = NewsTaggerConfig(encoder_config=encoder_config.to_dict(), pooling=pooling, **heads.model_config())
+    config = NewsTaggerConfig(encoder_config=encoder_config.to_dict(), pooling=pooling, normalize=normalize,
+                              **heads.model_config())
     model = TransformerForNewsTagging(config)
     if random_init:
         return model
