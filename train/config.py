@@ -72,17 +72,17 @@ class ModelConfig:
 class TrainConfig:
     output_dir: str = "models"
     run_name: str = ""  # empty: <model>-<timestamp>
-    epochs: int = 5
+    epochs: int = 1  # make recipes: one epoch after the probe; configs/offline.yaml trains navec for 30
     batch_size: int = 16
     eval_batch_size: int = 64
     # probe: the heads are logistic regressions on the frozen encoder's pooled vectors; fine-tune: the Trainer
     # updates encoder and heads; probe+fine-tune: the probe's heads first, then fine-tuning (LP-FT)
-    recipe: str = "probe"
+    recipe: str = "probe+fine-tune"
     probe_topic_c: float = 4.0  # inverse L2 strength of the probe's topic regressions
     probe_speaker_c: float = 4.0  # and of its speaker regression
     learning_rate: float = 5e-5  # the encoder's
     head_learning_rate: float = 2e-3  # the two heads': new weights need a far larger step than pretrained ones
-    freeze_embeddings: bool = False  # keep the encoder's token embeddings as pretrained (transformer encoders)
+    freeze_embeddings: bool = True  # keep the encoder's token embeddings as pretrained (transformer encoders)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     topic_loss_weight: float = 1.0

@@ -32,15 +32,16 @@ logger = logging.getLogger(__name__)
 
 # Each recipe without the lexical model; the benchmark scores it alone and averaged with TF-IDF.
 E5 = ["model.encoder=embedded-e5", "model.lexical_weight=0"]
+PROBE = [*E5, "train.recipe=probe"]
 RECIPES: dict[str, list[str]] = {
     "navec CNN (configs/offline.yaml)": ["--config", "configs/offline.yaml"],
-    "e5 probe: mean pooling, logistic regressions C=4 (the default)": E5,
-    "e5 probe, C=16": [*E5, "train.probe_topic_c=16", "train.probe_speaker_c=16"],
-    "e5 probe, [CLS] pooling": [*E5, "model.pooling=cls"],
-    "e5 probe, mean pooling not normalised": [*E5, "model.normalize=false"],
-    "e5 probe, previous sentence as second segment": [*E5, "model.use_context=true"],
-    "e5 probe then fine-tune (LP-FT): encoder 5e-5, heads 2e-3, 1 epoch, frozen token embeddings":
-        [*E5, "train.recipe=probe+fine-tune", "train.epochs=1", "train.freeze_embeddings=true"],
+    "e5 probe: mean pooling, L2-normalised, logistic regressions C=4": PROBE,
+    "e5 probe, C=16": [*PROBE, "train.probe_topic_c=16", "train.probe_speaker_c=16"],
+    "e5 probe, [CLS] pooling": [*PROBE, "model.pooling=cls"],
+    "e5 probe, mean pooling not normalised": [*PROBE, "model.normalize=false"],
+    "e5 probe, previous sentence as second segment": [*PROBE, "model.use_context=true"],
+    "e5 probe then fine-tune (LP-FT): encoder 5e-5, heads 2e-3, 1 epoch, frozen token embeddings (the default)":
+        E5,
 }
 METRICS = ("topic_micro_f1", "topic_macro_f1", "speaker_macro_f1", "speaker_accuracy")
 
