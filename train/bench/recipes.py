@@ -79,6 +79,7 @@ def _average(a: dict[str, SplitProbabilities], b: dict[str, SplitProbabilities])
 def run_recipes(names: list[str] | None = None, seed: int = 42) -> list[RecipeResult]:
     """Each recipe's leave-event-out scores, alone and averaged with TF-IDF, and TF-IDF's own (once)."""
     results: dict[str, RecipeResult] = {}
+    baselines: dict[str, dict[str, SplitProbabilities]] = {}  # per held-out family: the same for every recipe
     for name in names or list(RECIPES):
         overrides = RECIPES[name]
         config_path = overrides[1] if overrides[:1] == ["--config"] else DEFAULT_CONFIG
@@ -94,7 +95,9 @@ def run_recipes(names: list[str] | None = None, seed: int = 42) -> list[RecipeRe
                 logger.info("%s: holding out %s", name, family)
                 result = fit(config, splits, scheme, Path(work) / family)
                 fine_tuned[family] = headline(result.metrics["test"])
-                baseline = _tfidf(splits, len(scheme.speakers))
+                if family not in baselines:
+                    baselines[family] = _tfidf(splits, len(scheme.speakers))
+                baseline = baselines[family]
                 tfidf[family] = _score(baseline["test"], splits["test"], scheme, [0.5] * len(scheme.topics))
                 combined = _average(result.probabilities, baseline)
                 thresholds = tune_thresholds(combined["validation"].topic, np.array(splits["validation"]["topic_labels"]),

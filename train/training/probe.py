@@ -24,13 +24,15 @@ def pooled_vectors(model, dataset, pad_token_id: int, batch_size: int = 64) -> n
     """The heads' input for every row of a tokenized split, in order."""
     was_training = model.training
     model.eval()
-    order = sorted(range(len(dataset)), key=lambda i: len(dataset[i]["input_ids"]))
-    inputs = [k for k in dataset.column_names if k in ("input_ids", "attention_mask", "token_type_ids")]
+    # One read per column: indexing a datasets row at a time goes back to Arrow for every sentence.
+    columns = dataset.select_columns([k for k in dataset.column_names
+                                      if k in ("input_ids", "attention_mask", "token_type_ids")]).to_dict()
+    order = sorted(range(len(dataset)), key=lambda i: len(columns["input_ids"][i]))
     vectors = np.zeros((len(dataset), model.config.encoder().hidden_size), dtype=np.float32)
     device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        batch = pad_batch([{k: dataset[i][k] for k in inputs} for i in rows], pad_token_id, device)
+        batch = pad_batch([{k: values[i] for k, values in columns.items()} for i in rows], pad_token_id, device)
         vectors[rows] = model.pooled(**batch).float().cpu().numpy()
     model.train(was_training)
     return vectors
