@@ -12,13 +12,14 @@ N ?= 50
 FILE ?=
 NAME ?=
 TASKS ?=
+LABELLED ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv data agreement train cv recipes test lint bench predict evaluate report coverage suggest import-labels label-studio audit al-curves clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
-	@echo "  variables: CONFIG=$(CONFIG) ARGS='key=value ...' RESUME=1 MODEL=models/<run> IN=path OUT=file MODELS='models/a models/b' PRED=predictions.jsonl"
+	@echo "  variables: CONFIG=$(CONFIG) ARGS='key=value ...' RESUME=1 MODEL=models/<run> IN=path OUT=file MODELS='models/a models/b' PRED=predictions.jsonl LABELLED=sample.jsonl"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,8 +64,8 @@ evaluate: $(VENV)/.installed ## Score a checkpoint: MODEL=models/<run> [ARGS="--
 report: $(VENV)/.installed ## Compare checkpoints: MODELS="models/a models/b" (default: every run)
 	$(PY) -m train.cli.report $(MODELS) $(ARGS)
 
-coverage: $(VENV)/.installed ## Coverage page: PRED=predictions.jsonl [OUT=dir] [MODEL=models/<run>]
-	$(PY) -m train.cli.coverage $(PRED) $(if $(filter command line environment,$(origin OUT)),--out $(OUT)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+coverage: $(VENV)/.installed ## Coverage page: PRED=predictions.jsonl [OUT=dir] [MODEL=models/<run>] [LABELLED=sample.jsonl]
+	$(PY) -m train.cli.coverage $(PRED) $(if $(filter command line environment,$(origin OUT)),--out $(OUT)) $(if $(MODEL),--model $(MODEL)) $(if $(LABELLED),--labelled $(LABELLED)) $(ARGS)
 
 suggest: $(VENV)/.installed ## Sentences to label next: IN=path/ N=50 OUT=suggestions/ [MODEL=models/<run>]
 	$(PY) -m train.cli.suggest --config $(CONFIG) $(if $(MODEL),--model $(MODEL)) $(IN) --n $(N) --out $(if $(filter command line,$(origin OUT)),$(OUT),suggestions) $(ARGS)

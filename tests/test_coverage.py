@@ -11,18 +11,10 @@ import numpy as np
 import pytest
 
 from tests.browser import render_in_chromium
-from train.bench.coverage import known_errors, write_synthetic_predictions
+from train.bench.coverage import SyntheticTagger, synthetic_calibration, write_synthetic_predictions
 from train.cli.coverage import main
-from train.coverage.estimates import (
-    ADJUSTED,
-    PROBABILITY_MEAN,
-    adjusted_binary_shares,
-    adjusted_class_shares,
-    confusion_rates,
-    held_out_errors,
-    resampled_sums,
-)
-from train.coverage.heldout import checkpoint_errors
+from train.coverage.estimates import fit_corrections, resampled_sums
+from train.coverage.labelled import checkpoint_corrections
 from train.coverage.page import build_coverage
 from train.coverage.tables import Layout, PredictionsError, group_shares, read_corpus
 from train.data.scheme import load_scheme
@@ -35,46 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEME = load_scheme(ROOT / "configs/labels.yaml")
 
 
-def test_adjusted_classify_and_count_recovers_the_true_distribution():
-    rng = np.random.default_rng(0)
-    true = rng.dirichlet(np.ones(7), size=(3, 5))  # leading dimensions: resamples x groups
-    rates = 0.7 * np.eye(7) + 0.3 * rng.dirichlet(np.ones(7), size=7)
-    observed = true @ rates
-    assert np.abs(observed - true).max() > 0.02  # the raw shares are biased
-    np.testing.assert_allclose(adjusted_class_shares(observed, rates), true, atol=1e-9)
-
-
-def test_adjusted_shares_stay_a_distribution_when_noise_pushes_them_out():
-    rates = np.array([[0.9, 0.1], [0.3, 0.7]])
-    shares = adjusted_class_shares(np.array([0.95, 0.05]), rates)  # below what any true mix can produce
-    np.testing.assert_allclose(shares, [1.0, 0.0])
-
-
-def test_a_class_missing_from_the_held_out_data_is_assumed_right():
-    np.testing.assert_allclose(confusion_rates(np.array([[3, 1], [0, 0]])), [[0.75, 0.25], [0, 1]])
-
-
-def test_adjusted_topic_shares_invert_the_true_and_false_positive_rates():
-    true = np.array([0.1, 0.5, 0.3])
-    tpr, fpr = np.array([0.8, 0.6, 0.35]), np.array([0.05, 0.1, 0.3])
-    observed = true * tpr + (1 - true) * fpr
-    adjusted = adjusted_binary_shares(observed, tpr, fpr)
-    np.testing.assert_allclose(adjusted[:2], true[:2])
-    assert adjusted[2] == observed[2]  # tpr - fpr = 0.05: too close to correct, the raw share stands
-
-
-def test_held_out_errors_and_the_choice_of_estimator():
-    speaker_probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
-    errors = held_out_errors("test", np.array([[0.9], [0.1], [0.8], [0.2]]), np.array([[1], [0], [1], [0]]),
-                             np.array([[1], [0], [0], [0]]), speaker_probs, np.array([0, 0, 1, 1]))
-    np.testing.assert_array_equal(errors.speaker_confusion, [[2, 0], [1, 1]])
-    assert errors.topic_true_positive_rate[0] == 1.0 and errors.topic_false_positive_rate[0] == pytest.approx(1 / 3)
-    assert errors.speaker_method == ADJUSTED  # said 0.6 for a sentence it got wrong: not calibrated
-    calibrated = held_out_errors("test", np.full((4, 1), 0.5), np.ones((4, 1)), np.array([[1], [0], [1], [0]]),
-                                 np.full((4, 2), 0.5), np.array([0, 1, 0, 1]))
-    assert calibrated.topic_method == PROBABILITY_MEAN and calibrated.speaker_method == PROBABILITY_MEAN
-
-
 def test_resampled_sums_keep_the_number_of_articles():
     features = np.ones((50, 3))
     sums = resampled_sums(features, 250, seed=1)
@@ -84,20 +36,26 @@ def test_resampled_sums_keep_the_number_of_articles():
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> tuple[Path, dict]:
     path = tmp_path_factory.mktemp("predictions") / "predictions.jsonl"
-    truth = write_synthetic_predictions(path, SCHEME, known_errors(SCHEME), articles=400, outlets=4, days=20)
+    truth = write_synthetic_predictions(path, SCHEME, TAGGER, articles=400, outlets=4, days=20)
     return path, truth
 
 
-def test_corrected_shares_cover_the_known_truth_and_beat_raw_counts(synthetic):
+TAGGER = SyntheticTagger.drawn(len(SCHEME.speakers), len(SCHEME.topics))
+
+
+def test_shares_from_a_predictions_file_cover_the_known_truth(synthetic):
+    """The file's reading and the estimates agree: a labelled sample of the same tagger's output corrects it."""
     path, truth = synthetic
-    errors = known_errors(SCHEME)
     corpus = read_corpus(path, SCHEME)
-    overall = group_shares("all", corpus.features, Layout(len(SCHEME.topics), len(SCHEME.speakers)), errors, 300)
     assert corpus.sentences == truth["sentences"]
+    calib = synthetic_calibration(TAGGER, groups=1, sentences_per_group=1500, same_coverage=True,
+                                  shares=(truth["speaker"], truth["topic"]))
+    overall = group_shares("all", corpus.features, Layout(len(SCHEME.topics), len(SCHEME.speakers)),
+                           fit_corrections([calib], SCHEME, 300, 1), 300)
     for key in ("speaker", "topic"):
-        corrected = np.abs(overall.estimate[key] - truth[key]).max()
-        raw = np.abs(overall.estimate[f"raw_{key}"] - truth[key]).max()
-        assert corrected < raw / 2, (key, corrected, raw)
+        corrected = np.abs(overall.estimate[key] - truth[key]).mean()
+        raw = np.abs(overall.estimate[f"raw_{key}"] - truth[key]).mean()
+        assert corrected < raw, (key, corrected, raw)
         covered = (overall.low[key] <= truth[key]) & (truth[key] <= overall.high[key])
         assert covered.mean() >= 0.8, (key, covered)
 
@@ -145,9 +103,11 @@ def test_an_article_split_apart_is_refused(synthetic, tmp_path):
 
 @pytest.fixture(scope="module")
 def coverage_report(synthetic, untrained_checkpoint, tmp_path_factory) -> Path:
-    """The untrained checkpoint's real held-out errors applied to the synthetic file; a sampled browser."""
+    """The untrained checkpoint's corrections from its real held-out splits on the synthetic file; a sampled
+    browser."""
     path, _ = synthetic
-    return build_coverage(path, SCHEME, checkpoint_errors(Checkpoint.open(untrained_checkpoint)),
+    checkpoint = Checkpoint.open(untrained_checkpoint)
+    return build_coverage(path, SCHEME, lambda corpus: checkpoint_corrections(checkpoint, None, corpus, 200),
                           str(untrained_checkpoint), tmp_path_factory.mktemp("coverage") / "out", n_resamples=200,
                           sample_size=300)
 
@@ -165,7 +125,7 @@ def test_the_page_shows_every_outlet_with_intervals_and_writes_the_tables(covera
     assert len(re.findall(r"<b>\d+\.\d%</b> <span class=\"ci\">\[\d+\.\d–\d+\.\d\]</span>"
                           r"<span class=\"raw\">raw \d+\.\d% \([\d,]+\)</span>", speakers)) == 5 * len(SCHEME.speakers)
     assert {r["scope"] for r in shares} == {"overall", "outlet", "day"}
-    assert all(float(r["low"]) <= float(r["estimate"]) <= float(r["high"]) for r in shares if r["estimate"])
+    assert all(0 <= float(r["low"]) <= float(r["high"]) <= 1 for r in shares if r["estimate"])
     assert "A random sample of <b>300</b>" in page
     assert page.count('src="data:image/png;base64,') == 6
     with (coverage_report / "articles.csv").open(encoding="utf-8") as file:
@@ -204,3 +164,65 @@ def test_make_coverage_end_to_end_on_real_predictions(untrained_checkpoint, buil
     assert main([str(tmp_path / "missing.jsonl"), "--model", str(untrained_checkpoint)]) == 2
     err = capsys.readouterr().err
     assert "missing.jsonl: predictions file not found" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def seed_predictions(untrained_checkpoint, tmp_path_factory) -> Path:
+    predictions = tmp_path_factory.mktemp("seed-predictions") / "predictions.jsonl"
+    predict_files(Tagger.from_pretrained(untrained_checkpoint), [str(ROOT / "seeds")], predictions)
+    return predictions
+
+
+def seed_labels(predictions: Path, article: str) -> list[dict]:
+    """The gold labels of a seed page, keyed as the predictions file names its sentences (article id, index)."""
+    lines = (ROOT / "data/annotations" / f"{article}.jsonl").read_text(encoding="utf-8").splitlines()
+    gold = {record["text"]: record for record in map(json.loads, filter(str.strip, lines))}
+    rows = [row for row in read_rows(predictions, "jsonl") if Path(row["article"]).stem == article]
+    assert rows and all(row["text"] in gold for row in rows)
+    return [{"article": row["article"], "index": row["index"], "text": row["text"],
+             "topics": gold[row["text"]]["topics"], "speaker": gold[row["text"]]["speaker"]} for row in rows]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_a_labelled_sample_of_the_coverage_gives_the_error_rates(untrained_checkpoint, built_project,
+                                                                  seed_predictions, tmp_path, monkeypatch):
+    monkeypatch.chdir(built_project)
+    records = (seed_labels(seed_predictions, "000_6121d04cb6a2ecdd")
+               + seed_labels(seed_predictions, "004_7b4b3a878ca4dd7e"))
+    labelled = write_jsonl(tmp_path / "sample.jsonl", records)
+    out = tmp_path / "report"
+    assert main([str(seed_predictions), "--out", str(out), "--model", str(untrained_checkpoint), "--resamples", "50",
+                 "--labelled", str(labelled)]) == 0
+    with (out / "shares.csv").open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    sources = {r["labelled_sentences"] for r in rows}
+    n = len(records)
+    assert all(f"labelled sample of the coverage: {n}" in s for s in sources), sources
+    assert {r["method"] for r in rows} <= {"CC", "PCC", "ACC", "PACC"}
+    assert all(r["interval_covers"].startswith("the articles; the ") for r in rows)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert f"{labelled} ({n} labelled sentences of 2 articles of this coverage)" in page
+    assert "Expected absolute error of a share" in page
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: {**r, "text": r["text"] + " (edited)"}, "reads"),
+    (lambda r: {**r, "speaker": "trump"}, "speaker"),
+    (lambda r: {**r, "index": 999}, "has no sentence 999"),
+])
+def test_a_labelled_record_that_does_not_fit_is_refused_and_nothing_is_written(
+        untrained_checkpoint, built_project, seed_predictions, tmp_path, capsys, monkeypatch, change, message):
+    monkeypatch.chdir(built_project)
+    records = seed_labels(seed_predictions, "000_6121d04cb6a2ecdd")
+    records[3] = change(records[3])
+    labelled = write_jsonl(tmp_path / "sample.jsonl", records)
+    out = tmp_path / "report"
+    assert main([str(seed_predictions), "--out", str(out), "--model", str(untrained_checkpoint),
+                 "--labelled", str(labelled)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {labelled}:4: ") and message in err and "\n" not in err, err
+    assert not out.exists()

@@ -3,8 +3,10 @@
 The file is drawn as a tagger with known errors would write it: each sentence gets
 a true speaker and true topics from its outlet's distribution, then a predicted
 speaker through a known confusion matrix and predicted topics through known true-
-and false-positive rates. The report's corrected shares can then be checked
-against the truth, and its raw counts show the bias the correction removes.
+and false-positive rates. The corrections are fitted on labelled sentences of six
+synthetic events, each with error rates moved a little, and the coverage's own
+rates are moved again: the shift real coverage brings. The report's corrected
+shares can then be checked against the truth beside the raw counts.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 
-from train.coverage.estimates import HeldOutErrors
+from train.coverage.calibration import Calibration, article_folds, calibration
+from train.coverage.estimates import fit_corrections
 from train.coverage.page import build_coverage
-from train.coverage.tables import read_corpus
+from train.coverage.tables import Layout, article_vector, read_corpus
 from train.data.scheme import LabelScheme, load_scheme
 from train.data.segment import split_sentences
+from train.evaluation.stats import N_RESAMPLES, SEED
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK_ARTICLES = 2000
@@ -33,28 +38,107 @@ def seed_sentences() -> list[str]:
             for s in split_sentences(path.read_text(encoding="utf-8"))]
 
 
-def known_errors(scheme: LabelScheme, accuracy: float = 0.8, seed: int = 1) -> HeldOutErrors:
-    """A tagger that is right `accuracy` of the time on speakers, its mistakes spread unevenly."""
+@dataclass(frozen=True)
+class SyntheticTagger:
+    """A tagger with known errors: P(predicted speaker | true speaker) and per-topic true- and false-positive rates."""
+    speaker_rates: np.ndarray  # (speakers, speakers): rows true, columns predicted
+    topic_tpr: np.ndarray  # (topics,)
+    topic_fpr: np.ndarray  # (topics,)
+
+    @classmethod
+    def drawn(cls, speakers: int, topics: int, accuracy: float = 0.8, seed: int = 1) -> SyntheticTagger:
+        """Right `accuracy` of the time on speakers, its mistakes spread unevenly."""
+        rng = np.random.default_rng(seed)
+        rates = rng.dirichlet(np.ones(speakers), size=speakers) * (1 - accuracy)
+        rates[np.arange(speakers), np.arange(speakers)] = 0
+        rates = rates / rates.sum(axis=1, keepdims=True) * (1 - accuracy) + np.eye(speakers) * accuracy
+        return cls(rates, rng.uniform(0.6, 0.9, topics), rng.uniform(0.02, 0.1, topics))
+
+    def shifted(self, strength: float, seed: int) -> SyntheticTagger:
+        """The same tagger on another kind of text: each speaker row mixed `strength` of the way towards a random
+        one, each topic rate moved by up to `strength` / 2."""
+        if strength == 0:
+            return self
+        rng = np.random.default_rng(seed)
+        k = len(self.speaker_rates)
+        rates = (1 - strength) * self.speaker_rates + strength * rng.dirichlet(np.ones(k), size=k)
+        move = rng.uniform(-strength / 2, strength / 2, size=(2, len(self.topic_tpr)))
+        return SyntheticTagger(rates, np.clip(self.topic_tpr + move[0], 0.3, 0.98),
+                               np.clip(self.topic_fpr + move[1] / 4, 0.005, 0.3))
+
+    def tag(self, speakers: np.ndarray, topics: np.ndarray, rng: np.random.Generator) -> SyntheticPredictions:
+        """Predictions and probabilities for sentences of known true speakers and topics."""
+        n, k = len(speakers), len(self.speaker_rates)
+        predicted = np.minimum((rng.random((n, 1)) > self.speaker_rates[speakers].cumsum(axis=1)).sum(axis=1), k - 1)
+        spread = rng.dirichlet(np.ones(k), size=n)
+        confidence = rng.uniform(0.45, 0.95, size=n)
+        spread[np.arange(n), predicted] = 0
+        probs = spread / spread.sum(axis=1, keepdims=True) * (1 - confidence)[:, None]
+        probs[np.arange(n), predicted] = confidence
+        topic_pred = np.where(topics, rng.random(topics.shape) < self.topic_tpr, rng.random(topics.shape) < self.topic_fpr)
+        topic_probs = np.where(topic_pred, 0.5 + 0.5 * rng.random(topics.shape), 0.5 * rng.random(topics.shape))
+        return SyntheticPredictions(predicted, probs, topic_pred.astype(int), topic_probs)
+
+
+@dataclass(frozen=True)
+class SyntheticPredictions:
+    speaker_pred: np.ndarray
+    speaker_probs: np.ndarray
+    topic_pred: np.ndarray
+    topic_probs: np.ndarray
+
+
+def draw_sentences(rng: np.random.Generator, n: int, speaker_shares: np.ndarray,
+                   topic_shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return rng.choice(len(speaker_shares), size=n, p=speaker_shares), rng.random((n, len(topic_shares))) < topic_shares
+
+
+def synthetic_calibration(tagger: SyntheticTagger, groups: int = 6, sentences_per_group: int = 60,
+                          shift: float = 0.0, same_coverage: bool = False, sentences_per_article: int = 10,
+                          shares: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0) -> Calibration:
+    """Labelled sentences in `groups` events, each with its own shares (or all at `shares`, as a random sample
+    of one coverage has) and, with `shift`, its own error rates."""
     rng = np.random.default_rng(seed)
-    k, t = len(scheme.speakers), len(scheme.topics)
-    mistakes = rng.dirichlet(np.ones(k - 1), size=k) * (1 - accuracy)
-    rates = np.zeros((k, k))
-    for i in range(k):
-        rates[i, i] = accuracy
-        rates[i, [j for j in range(k) if j != i]] = mistakes[i]
-    return HeldOutErrors(source="synthetic", sentences=10**6, speaker_confusion=rates * 1000,
-                         topic_true_positive_rate=rng.uniform(0.6, 0.9, t),
-                         topic_false_positive_rate=rng.uniform(0.02, 0.1, t), speaker_ece=0.2, topic_ece=0.2)
+    k, t = len(tagger.speaker_rates), len(tagger.topic_tpr)
+    parts = []
+    for group in range(groups):
+        speakers, topics = draw_sentences(rng, sentences_per_group, *(shares or (rng.dirichlet(np.ones(k)),
+                                                                                  rng.uniform(0.02, 0.4, t))))
+        predictions = tagger.shifted(shift, seed * 100 + group).tag(speakers, topics, rng)
+        articles = [f"g{group}-a{i // sentences_per_article}" for i in range(sentences_per_group)]
+        parts.append((speakers, topics, predictions, articles, [f"event {group}"] * sentences_per_group))
+    join = np.concatenate
+    folds = join([p[4] for p in parts])
+    articles = join([p[3] for p in parts])
+    return calibration(
+        "synthetic labelled sentences", same_coverage, articles,
+        article_folds(articles) if same_coverage else folds, "article" if same_coverage else "event",
+        join([p[2].speaker_probs for p in parts]), join([p[0] for p in parts]),
+        join([p[2].topic_probs for p in parts]), join([p[2].topic_pred for p in parts]),
+        join([p[1] for p in parts]).astype(int), "synthetic")
 
 
-def write_synthetic_predictions(path: Path, scheme: LabelScheme, errors: HeldOutErrors, articles: int,
+def synthetic_coverage(tagger: SyntheticTagger, layout: Layout, articles: int, speaker_shares: np.ndarray,
+                       topic_shares: np.ndarray, mean_sentences: int = 8, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Per-article feature vectors of a coverage tagged by `tagger`, and its true overall shares."""
+    rng = np.random.default_rng(seed)
+    vectors, true_speakers, true_topics = [], np.zeros(layout.speakers), np.zeros(layout.topics)
+    for _ in range(articles):
+        speakers, topics = draw_sentences(rng, int(rng.poisson(mean_sentences - 1)) + 1, speaker_shares, topic_shares)
+        p = tagger.tag(speakers, topics, rng)
+        vectors.append(article_vector(p.speaker_pred, p.speaker_probs, p.topic_pred, p.topic_probs))
+        true_speakers += np.bincount(speakers, minlength=layout.speakers)
+        true_topics += topics.sum(axis=0)
+    total = true_speakers.sum()
+    return np.vstack(vectors), {"speaker": true_speakers / total, "topic": true_topics / total}
+
+
+def write_synthetic_predictions(path: Path, scheme: LabelScheme, tagger: SyntheticTagger, articles: int,
                                 outlets: int = 40, mean_sentences: int = 12, days: int = 60, seed: int = 0) -> dict:
     """Write a JSONL predictions file; return the true speaker and topic shares over all its sentences."""
     rng = np.random.default_rng(seed)
     texts = seed_sentences()
     k, t = len(scheme.speakers), len(scheme.topics)
-    rates = errors.speaker_confusion / errors.speaker_confusion.sum(axis=1, keepdims=True)
-    cumulative = rates.cumsum(axis=1)
     outlet_speakers = rng.dirichlet(np.full(k, 0.7), size=outlets)
     outlet_topics = rng.uniform(0.02, 0.4, size=(outlets, t))
     true_speakers, true_topics, total = np.zeros(k), np.zeros(t), 0
@@ -65,27 +149,21 @@ def write_synthetic_predictions(path: Path, scheme: LabelScheme, errors: HeldOut
             for a in range(first, min(first + CHUNK_ARTICLES, articles)):
                 outlet = int(rng.integers(outlets))
                 n = int(rng.poisson(mean_sentences - 1)) + 1
-                speaker = rng.choice(k, size=n, p=outlet_speakers[outlet])
-                predicted = np.minimum((rng.random((n, 1)) > cumulative[speaker]).sum(axis=1), k - 1)
-                topics = rng.random((n, t)) < outlet_topics[outlet]
-                predicted_topics = np.where(topics, rng.random((n, t)) < errors.topic_true_positive_rate,
-                                            rng.random((n, t)) < errors.topic_false_positive_rate)
-                true_speakers += np.bincount(speaker, minlength=k)
+                speakers, topics = draw_sentences(rng, n, outlet_speakers[outlet], outlet_topics[outlet])
+                p = tagger.tag(speakers, topics, rng)
+                true_speakers += np.bincount(speakers, minlength=k)
                 true_topics += topics.sum(axis=0)
                 total += n
                 day = (start + timedelta(days=int(rng.integers(days)))).isoformat()
                 offset = int(rng.integers(len(texts)))
                 for i in range(n):
-                    speaker_scores = np.full(k, 0.4 / (k - 1))
-                    speaker_scores[predicted[i]] = 0.6
                     lines.append(json.dumps({
                         "article": f"a{a:06d}", "outlet": f"outlet-{outlet:02d}", "date": day,
                         "url": f"https://example.org/{a}", "index": i, "text": texts[(offset + i) % len(texts)],
-                        "topics": [scheme.topics[j] for j in np.flatnonzero(predicted_topics[i])],
-                        "topic_scores": {topic: 0.8 if predicted_topics[i, j] else 0.1
-                                         for j, topic in enumerate(scheme.topics)},
-                        "speaker": scheme.speakers[predicted[i]],
-                        "speaker_scores": dict(zip(scheme.speakers, np.round(speaker_scores, 4).tolist())),
+                        "topics": [scheme.topics[j] for j in np.flatnonzero(p.topic_pred[i])],
+                        "topic_scores": dict(zip(scheme.topics, np.round(p.topic_probs[i], 4).tolist())),
+                        "speaker": scheme.speakers[p.speaker_pred[i]],
+                        "speaker_scores": dict(zip(scheme.speakers, np.round(p.speaker_probs[i], 4).tolist())),
                     }, ensure_ascii=False))
             file.write("\n".join(lines) + "\n")
     return {"speaker": true_speakers / total, "topic": true_topics / total, "sentences": total}
@@ -93,11 +171,12 @@ def write_synthetic_predictions(path: Path, scheme: LabelScheme, errors: HeldOut
 
 def run_coverage_benchmark(articles: int = 100_000, repeats: int = 3, work_dir: Path | None = None) -> dict:
     scheme = load_scheme(ROOT / "configs/labels.yaml")
-    errors = known_errors(scheme)
+    tagger = SyntheticTagger.drawn(len(scheme.speakers), len(scheme.topics))
+    held_out = synthetic_calibration(tagger, shift=0.1)
     with tempfile.TemporaryDirectory(dir=work_dir) as directory:
         predictions = Path(directory) / "predictions.jsonl"
         started = time.perf_counter()
-        truth = write_synthetic_predictions(predictions, scheme, errors, articles)
+        truth = write_synthetic_predictions(predictions, scheme, tagger.shifted(0.1, seed=99), articles)
         generated = time.perf_counter() - started
         seconds, reading = [], []
         for repeat in range(repeats):
@@ -105,7 +184,9 @@ def run_coverage_benchmark(articles: int = 100_000, repeats: int = 3, work_dir: 
             read_corpus(predictions, scheme)
             reading.append(time.perf_counter() - started)
             started = time.perf_counter()
-            out = build_coverage(predictions, scheme, errors, "synthetic", Path(directory) / f"report-{repeat}")
+            out = build_coverage(
+                predictions, scheme, lambda corpus: fit_corrections([held_out], scheme, N_RESAMPLES, SEED),
+                "synthetic", Path(directory) / f"report-{repeat}")
             seconds.append(time.perf_counter() - started)
         page_mb = (out / "index.html").stat().st_size / 1e6
         estimates = _overall_estimates(out, scheme)

@@ -1,6 +1,7 @@
 """`make coverage`: the coverage page over a predictions file, shares corrected for the tagger's errors.
 
     python -m train.cli.coverage predictions.jsonl [--out reports/coverage-predictions] [--model models/<run>]
+        [--labelled sample.jsonl]
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train.coverage.heldout import checkpoint_errors
+from train.coverage.labelled import checkpoint_corrections, labelled_articles
 from train.coverage.page import build_coverage
 from train.coverage.tables import N_RESAMPLES, SAMPLE_SIZE
 from train.errors import UserError, exit_with
@@ -21,14 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("predictions", help="JSONL, CSV or Parquet written by `make predict`")
     parser.add_argument("--out", help="output directory (default: reports/coverage-<predictions name>)")
     parser.add_argument("--model", help="the checkpoint that wrote the predictions (default: models/latest)")
+    parser.add_argument("--labelled", help="sentences of this coverage labelled in the annotation format (article, "
+                                           "index, text, topics, speaker): the error rates are measured on them")
     parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples of the articles")
     parser.add_argument("--sample", type=int, default=SAMPLE_SIZE, help="sentences kept for the sentence browser")
     args = parser.parse_args(argv)
     setup_command_logging()
     try:
         checkpoint = open_checkpoint(args.model)
-        out = build_coverage(args.predictions, checkpoint.scheme, lambda: checkpoint_errors(checkpoint),
-                             str(checkpoint.path), args.out, args.resamples, args.sample)
+        out = build_coverage(
+            args.predictions, checkpoint.scheme,
+            lambda corpus: checkpoint_corrections(checkpoint, args.labelled, corpus, args.resamples),
+            str(checkpoint.path), args.out, args.resamples, args.sample, keep_texts_of=labelled_articles(args.labelled))
     except UserError as e:
         return exit_with(e)
     print(out / "index.html")

@@ -1,7 +1,8 @@
 """`make coverage`: the analyst's page over a predictions file, and the CSV tables behind it.
 
     OUT/index.html     self-contained (embedded PNGs and data; no request leaves the page)
-    OUT/shares.csv     every estimate with its 95% interval and the raw share and count beside it
+    OUT/shares.csv     every estimate with its 95% interval, the raw share and count beside it, the method, what
+                       the interval covers, where the error rates come from and how many sentences they rest on
     OUT/articles.csv   per article: outlet, date, url, sentences, raw speaker and topic shares
     OUT/coverage.json  what the page was built from (also marks OUT as this tool's, safe to replace)
 """
@@ -20,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from train.atomic import write_directory_atomically
-from train.coverage.estimates import ADJUSTED, CALIBRATED_ECE, MIN_SEPARATION, HeldOutErrors
+from train.coverage.calibration import SPEAKERS, HeadChoice
+from train.coverage.estimates import Correction, Corrections
 from train.coverage.figures import heatmap_figure, small_multiples_figure, stacked_shares_figure, time_figure
+from train.coverage.quantify import DESCRIPTIONS
 from train.coverage.tables import (
     N_RESAMPLES,
     SAMPLE_SIZE,
@@ -97,30 +100,46 @@ def rankings(corpus: Corpus, layout: Layout) -> list[dict]:
     return result
 
 
+def interval_covers(correction: Correction) -> str:
+    calib = correction.choice.calibration
+    covered = ["the articles", f"the {calib.sentences} labelled sentences, by article"]
+    if correction.shift is not None:
+        kind = "event" if calib.fold_kind == "event" else "group of articles"
+        covered.append(f"the method's systematic error on a held-out {kind}")
+    return "; ".join(covered)
+
+
 def _write_shares_csv(path: Path, scopes: list[tuple[str, list[GroupShares]]], scheme: LabelScheme,
-                      errors: HeldOutErrors) -> None:
+                      corrections: Corrections) -> None:
+    def details(correction: Correction) -> list:
+        calib = correction.choice.calibration
+        return [correction.method, interval_covers(correction), calib.origin,
+                "; ".join(f"{source}: {n}" for source, n in calib.counts.items()),
+                f"{correction.choice.expected_error:.4f}"]
+    speaker, topics = details(corrections.speaker), details(corrections.topics)
     with path.open("w", encoding="utf-8", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["scope", "group", "articles", "sentences", "measure", "topic", "speaker", "estimate",
-                         "low", "high", "raw_share", "raw_count", "method"])
+                         "low", "high", "raw_share", "raw_count", "method", "interval_covers", "error_rate_source",
+                         "labelled_sentences", "expected_abs_error"])
 
         def number(value) -> str:
             return "" if value is None or math.isnan(value) else f"{value:.4f}"
         for scope, groups in scopes:
             for g in groups:
                 base = [scope, g.name, g.articles, g.sentences]
-                for s, speaker in enumerate(scheme.speakers):
-                    writer.writerow([*base, "speaker_share", "", speaker, *map(number, (
+                for s, speaker_name in enumerate(scheme.speakers):
+                    writer.writerow([*base, "speaker_share", "", speaker_name, *map(number, (
                         g.estimate["speaker"][s], g.low["speaker"][s], g.high["speaker"][s],
-                        g.estimate["raw_speaker"][s])), int(g.counts["speaker"][s]), errors.speaker_method])
+                        g.estimate["raw_speaker"][s])), int(g.counts["speaker"][s]), *speaker])
                 for t, topic in enumerate(scheme.topics):
                     writer.writerow([*base, "topic_share", topic, "", *map(number, (
                         g.estimate["topic"][t], g.low["topic"][t], g.high["topic"][t],
-                        g.estimate["raw_topic"][t])), int(g.counts["topic"][t]), errors.topic_method])
-                    for s, speaker in enumerate(scheme.speakers):
-                        writer.writerow([*base, "speaker_share_within_topic", topic, speaker, *map(number, (
+                        g.estimate["raw_topic"][t])), int(g.counts["topic"][t]), *topics])
+                    for s, speaker_name in enumerate(scheme.speakers):
+                        writer.writerow([*base, "speaker_share_within_topic", topic, speaker_name, *map(number, (
                             g.estimate["pair"][t, s], g.low["pair"][t, s], g.high["pair"][t, s],
-                            g.estimate["raw_pair"][t, s])), int(g.counts["pair"][t, s]), errors.speaker_method])
+                            g.estimate["raw_pair"][t, s])), int(g.counts["pair"][t, s]), *speaker])
 
 
 def _write_articles_csv(path: Path, corpus: Corpus, layout: Layout) -> None:
@@ -136,36 +155,43 @@ def _write_articles_csv(path: Path, corpus: Corpus, layout: Layout) -> None:
                              *(f"{v:.4f}" for v in speaker_share[i]), *(f"{v:.4f}" for v in topic_share[i])])
 
 
-def _method_notes(errors: HeldOutErrors, scheme: LabelScheme) -> dict:
-    uncorrectable = [t for t, flag in zip(scheme.topics, errors.uncorrectable_topics) if flag]
-    return {"speaker": errors.speaker_method, "topic": errors.topic_method, "adjusted": ADJUSTED,
-            "speaker_ece": errors.speaker_ece, "topic_ece": errors.topic_ece, "calibrated_ece": CALIBRATED_ECE,
-            "uncorrectable": uncorrectable if errors.topic_method == ADJUSTED else [],
-            "min_separation": MIN_SEPARATION, "held_out": errors.source, "held_out_sentences": errors.sentences}
+def _method_notes(correction: Correction) -> dict:
+    choice: HeadChoice = correction.choice
+    return {"head": "Speakers" if choice.head == SPEAKERS else "Topics", "method": choice.method,
+            "description": DESCRIPTIONS[choice.method], "origin": choice.calibration.origin,
+            "counts": choice.calibration.counts, "expected_error": choice.expected_error,
+            "fold_kind": choice.calibration.fold_kind, "covers": interval_covers(correction),
+            "scores": [{"method": s.method, "description": DESCRIPTIONS[s.method], "held_out": s.held_out_error,
+                        "artificial": s.artificial_error, "chosen": s.method == choice.method}
+                       for s in choice.scores],
+            "warnings": choice.warnings}
 
 
-def build_coverage(predictions: str | Path, scheme: LabelScheme, errors: HeldOutErrors | Callable[[], HeldOutErrors],
-                   model: str, out_dir: str | Path | None = None, n_resamples: int = N_RESAMPLES,
-                   sample_size: int = SAMPLE_SIZE) -> Path:
+def build_coverage(predictions: str | Path, scheme: LabelScheme,
+                   corrections: Corrections | Callable[[Corpus], Corrections], model: str,
+                   out_dir: str | Path | None = None, n_resamples: int = N_RESAMPLES, sample_size: int = SAMPLE_SIZE,
+                   keep_texts_of: set[str] = frozenset()) -> Path:
     """Read the predictions once, estimate every share with intervals, and write the report directory.
 
-    `errors` may be a function: measuring a checkpoint's errors runs it on held-out data, so it waits
-    until the output directory and the predictions file have been checked.
+    `corrections` may be a function of the corpus: fitting them runs the checkpoint on labelled
+    sentences (checked against the corpus's texts of `keep_texts_of`), so it waits until the output
+    directory and the predictions file have been checked.
     """
     out_dir = Path(out_dir) if out_dir else default_out_dir(predictions)
     check_out_dir(out_dir)
     started = time.perf_counter()
-    corpus = read_corpus(predictions, scheme, sample_size)
-    if callable(errors):
-        errors = errors()
+    corpus = read_corpus(predictions, scheme, sample_size, keep_texts_of=keep_texts_of)
     log.info("read %d articles, %d sentences in %.1f s", len(corpus.articles), corpus.sentences,
              time.perf_counter() - started)
+    if callable(corrections):
+        corrections = corrections(corpus)
+        log.info("fitted the corrections in %.1f s", time.perf_counter() - started)
     layout = Layout(len(scheme.topics), len(scheme.speakers))
-    overall = group_shares(ALL_ARTICLES, corpus.features, layout, errors, n_resamples)
-    outlets = [group_shares(name, corpus.features[rows], layout, errors, n_resamples)
+    overall = group_shares(ALL_ARTICLES, corpus.features, layout, corrections, n_resamples)
+    outlets = [group_shares(name, corpus.features[rows], layout, corrections, n_resamples)
                for name, rows in grouped(corpus, [a.outlet for a in corpus.articles]).items()]
     keys, unit = period_keys([a.date for a in corpus.articles])
-    periods = [group_shares(name, corpus.features[rows], layout, errors, n_resamples)
+    periods = [group_shares(name, corpus.features[rows], layout, corrections, n_resamples)
                for name, rows in grouped(corpus, keys).items()]
     undated = keys.count(None)
     log.info("estimated %d outlets and %d periods in %.1f s", len(outlets), len(periods),
@@ -185,7 +211,7 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme, errors: HeldOut
     context = {
         "title": f"Coverage: {Path(predictions).name}", "source": str(predictions), "model": model,
         "generated": f"{datetime.now():%Y-%m-%d %H:%M}", "articles": len(corpus.articles),
-        "sentences": corpus.sentences, "scheme": scheme, "methods": _method_notes(errors, scheme),
+        "sentences": corpus.sentences, "scheme": scheme, "methods": [_method_notes(corrections.speaker), _method_notes(corrections.topics)],
         "n_resamples": n_resamples, "figures": figures, "outlet_count": len(outlets),
         "small_multiples_shown": min(len(outlets), MAX_SMALL_MULTIPLES),
         "speaker_rows": _table([overall, *outlets], "speaker", scheme.speakers),
@@ -199,13 +225,17 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme, errors: HeldOut
     html = page_environment("train.coverage").get_template("coverage.html.j2").render(context)
     manifest = {"predictions": str(predictions), "model": model, "articles": len(corpus.articles),
                 "sentences": corpus.sentences, "outlets": len(outlets), "periods": len(periods),
-                "speaker_method": errors.speaker_method, "topic_method": errors.topic_method,
+                "speaker_method": corrections.speaker.method, "topic_method": corrections.topics.method,
+                "speaker_expected_abs_error": corrections.speaker.choice.expected_error,
+                "topic_expected_abs_error": corrections.topics.choice.expected_error,
+                "error_rate_source": {"speaker": corrections.speaker.choice.calibration.counts,
+                                      "topics": corrections.topics.choice.calibration.counts},
                 "sentence_sample": len(corpus.sample), "resamples": n_resamples}
 
     def write(staging: Path) -> None:
         (staging / "index.html").write_text(html, encoding="utf-8")
         _write_shares_csv(staging / "shares.csv", [("overall", [overall]), ("outlet", outlets), (unit, periods)],
-                          scheme, errors)
+                          scheme, corrections)
         _write_articles_csv(staging / "articles.csv", corpus, layout)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 

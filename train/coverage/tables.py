@@ -2,7 +2,7 @@
 
 The file is read once, row by row. Each article is reduced to one vector of sums
 (sentences, speaker counts and probabilities, topic counts and probabilities, and
-topic x speaker counts and probabilities), so 100,000 articles take a few dozen MB
+per tagged topic its speaker counts and probabilities), so 100,000 articles take a few dozen MB
 whatever their length, and every group's shares and bootstrap intervals come from
 those vectors.
 """
@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from train.coverage.estimates import (
-    PROBABILITY_MEAN,
-    HeldOutErrors,
-    adjusted_binary_shares,
-    adjusted_class_shares,
-    confusion_rates,
+    Corrections,
     percentile_interval,
     resampled_sums,
+    speaker_shares,
+    topic_shares,
+    with_shift,
 )
 from train.data.scheme import LabelScheme
 from train.errors import UserError
@@ -61,6 +60,7 @@ class Corpus:
     sample: list[dict]
     sentences: int = 0
     sample_seen: int = 0
+    texts: dict[tuple[str, int], str] = field(default_factory=dict)  # sentences of the articles asked to keep
 
     @property
     def sampled(self) -> bool:
@@ -87,6 +87,15 @@ class Layout:
                 "pair_counts": parts[5].reshape(*lead, t, k), "pair_probs": parts[6].reshape(*lead, t, k)}
 
 
+def article_vector(speaker_pred: np.ndarray, speaker_probs: np.ndarray, topic_pred: np.ndarray,
+                   topic_probs: np.ndarray) -> np.ndarray:
+    """One article's sums in Layout order, from its sentences' predictions."""
+    speaker_onehot = np.eye(speaker_probs.shape[1])[speaker_pred]
+    return np.concatenate([
+        [len(speaker_pred)], speaker_onehot.sum(0), speaker_probs.sum(0), topic_pred.sum(0), topic_probs.sum(0),
+        (topic_pred.T @ speaker_onehot).ravel(), (topic_pred.T @ speaker_probs).ravel()]).astype(np.float32)
+
+
 def _parse_date(value) -> date | None:
     try:
         return date.fromisoformat(str(value)[:10]) if value else None
@@ -106,8 +115,8 @@ def _scores(row: dict, key: str, prefix: str, labels: tuple[str, ...], where: st
 
 
 class _Reader:
-    def __init__(self, path: Path, scheme: LabelScheme, sample_size: int, seed: int):
-        self.path, self.scheme, self.sample_size = path, scheme, sample_size
+    def __init__(self, path: Path, scheme: LabelScheme, sample_size: int, seed: int, keep_texts_of: set[str]):
+        self.path, self.scheme, self.sample_size, self.keep_texts_of = path, scheme, sample_size, keep_texts_of
         self.layout = Layout(len(scheme.topics), len(scheme.speakers))
         self.random = random.Random(seed)
         self.corpus = Corpus(path, scheme, [], np.empty(0), [])
@@ -135,20 +144,17 @@ class _Reader:
             raise PredictionsError(f"{where}: article {article_id!r} appears twice, apart; the file is not one "
                                    "`make predict` output (concatenated runs?)")
         self.seen.add(article_id)
+        if article_id in self.keep_texts_of:
+            for i, row in enumerate(rows):
+                self.corpus.texts[(article_id, int(row.get("index", i)))] = str(row.get("text", ""))
         outlet = str(first.get("outlet") or UNKNOWN_OUTLET)
         self.corpus.articles.append(Article(article_id, outlet, _parse_date(first.get("date")),
                                             str(first.get("url") or ""), len(rows)))
-        k, t = self.layout.speakers, self.layout.topics
-        speaker_onehot = np.zeros((len(rows), k))
-        speaker_onehot[np.arange(len(rows)), [p[0] for p in parsed]] = 1
-        topic_pred = np.zeros((len(rows), t))
+        topic_pred = np.zeros((len(rows), self.layout.topics))
         for i, (_, topics, _, _) in enumerate(parsed):
             topic_pred[i, topics] = 1
-        topic_probs = np.array([p[2] for p in parsed])
-        speaker_probs = np.array([p[3] for p in parsed])
-        self.vectors.append(np.concatenate([
-            [len(rows)], speaker_onehot.sum(0), speaker_probs.sum(0), topic_pred.sum(0), topic_probs.sum(0),
-            (topic_pred.T @ speaker_onehot).ravel(), (topic_probs.T @ speaker_probs).ravel()]).astype(np.float32))
+        self.vectors.append(article_vector(np.array([p[0] for p in parsed]), np.array([p[3] for p in parsed]),
+                                           topic_pred, np.array([p[2] for p in parsed])))
         self.sample_sentences(rows, parsed, outlet)
 
     def sample_sentences(self, rows: list[dict], parsed: list[tuple], outlet: str) -> None:
@@ -172,13 +178,15 @@ class _Reader:
                 "speaker": self.scheme.speakers[parsed[i][0]], "confidence": round(max(parsed[i][3]), 3)}
 
 
-def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE, seed: int = SEED) -> Corpus:
-    """One streaming pass over a `make predict` output (JSONL, CSV or Parquet)."""
+def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE, seed: int = SEED,
+                keep_texts_of: set[str] = frozenset()) -> Corpus:
+    """One streaming pass over a `make predict` output (JSONL, CSV or Parquet); the sentences of the articles
+    in `keep_texts_of` are kept by (article, index)."""
     path = Path(path)
     if not path.is_file():
         raise PredictionsError(f"{path}: predictions file not found; write one with `make predict`")
     fmt = output_format(path, None)
-    reader = _Reader(path, scheme, sample_size, seed)
+    reader = _Reader(path, scheme, sample_size, seed, keep_texts_of)
     rows: list[dict] = []
     parsed: list[tuple] = []
     number = 0
@@ -207,32 +215,35 @@ def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE
     return corpus
 
 
-def shares(sums: np.ndarray, layout: Layout, errors: HeldOutErrors) -> dict[str, np.ndarray]:
-    """Raw and corrected shares from feature sums (any leading dimensions).
+def shares(sums: np.ndarray, layout: Layout, corrections: Corrections, resampled: bool = False) -> dict[str, np.ndarray]:
+    """Raw and corrected shares from feature sums: (width,), or (resamples, width) with `resampled`, which
+    then uses each resample's error rates and shift draw as well.
 
     speaker: share of sentences by speaker; topic: share of sentences carrying each
-    topic; pair: within each topic's sentences, the share by speaker.
+    topic; pair: within the sentences tagged with each topic, the share by speaker.
     """
     parts = layout.split(np.asarray(sums, dtype=float))
+    speaker, topics = corrections.speaker, corrections.topics
+    speaker_rates = speaker.resampled[:, 0] if resampled else speaker.rates[0]
+    topic_rates = topics.resampled if resampled else topics.rates
     with np.errstate(invalid="ignore", divide="ignore"):
         n = parts["sentences"]
         raw_speaker = parts["speaker_counts"] / n
         raw_topic = parts["topic_counts"] / n
-        raw_pair = parts["pair_counts"] / parts["topic_counts"][..., None]
-        rates = confusion_rates(errors.speaker_confusion)
-        if errors.speaker_method == PROBABILITY_MEAN:
-            speaker = parts["speaker_probs"] / n
-            pair = parts["pair_probs"] / parts["topic_probs"][..., None]
-        else:
-            speaker = adjusted_class_shares(raw_speaker, rates)
-            pair = adjusted_class_shares(np.nan_to_num(raw_pair), rates)
-            pair[np.isnan(raw_pair)] = np.nan
-        if errors.topic_method == PROBABILITY_MEAN:
-            topic = parts["topic_probs"] / n
-        else:
-            topic = adjusted_binary_shares(raw_topic, errors.topic_true_positive_rate, errors.topic_false_positive_rate)
-    return {"speaker": speaker, "topic": topic, "pair": pair,
-            "raw_speaker": raw_speaker, "raw_topic": raw_topic, "raw_pair": raw_pair}
+        within = parts["topic_counts"][..., None]
+        raw_pair = parts["pair_counts"] / within
+        estimate = {
+            "speaker": speaker_shares(speaker, raw_speaker, parts["speaker_probs"] / n, speaker_rates),
+            "topic": topic_shares(topics, raw_topic, parts["topic_probs"] / n, topic_rates),
+            "pair": speaker_shares(speaker, np.nan_to_num(raw_pair), np.nan_to_num(parts["pair_probs"] / within),
+                                   speaker_rates[:, None] if resampled else speaker_rates),
+        }
+    estimate["pair"][np.isnan(raw_pair)] = np.nan
+    if resampled:
+        estimate = {"speaker": with_shift(estimate["speaker"], speaker.shift),
+                    "topic": with_shift(estimate["topic"], topics.shift),
+                    "pair": with_shift(estimate["pair"], speaker.shift)}
+    return {**estimate, "raw_speaker": raw_speaker, "raw_topic": raw_topic, "raw_pair": raw_pair}
 
 
 @dataclass
@@ -247,10 +258,10 @@ class GroupShares:
     counts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def group_shares(name: str, features: np.ndarray, layout: Layout, errors: HeldOutErrors,
+def group_shares(name: str, features: np.ndarray, layout: Layout, corrections: Corrections,
                  n_resamples: int = N_RESAMPLES, seed: int = SEED) -> GroupShares:
-    estimate = shares(features.sum(axis=0, dtype=float), layout, errors)
-    resampled = shares(resampled_sums(features, n_resamples, seed), layout, errors)
+    estimate = shares(features.sum(axis=0, dtype=float), layout, corrections)
+    resampled = shares(resampled_sums(features, n_resamples, seed), layout, corrections, resampled=True)
     low, high = {}, {}
     for key in ("speaker", "topic", "pair"):
         low[key], high[key] = percentile_interval(resampled[key])

@@ -48,6 +48,7 @@ class LabelledData:
     topic_gold: np.ndarray  # (sentences, topics) 0/1
     speaker_gold: np.ndarray  # (sentences,) speaker ids
     kinds: list[str] | None = None  # source kind per sentence (seed, authored, imported) when known
+    event_families: list[str] | None = None  # event family per sentence, for leave-event-out measures
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -90,6 +91,7 @@ def split_data(data_config: DataConfig, split: str = "test", fingerprint: str | 
     return LabelledData(
         name=split, source=f"{data_config.build_dir} ({split} split)", scheme=scheme,
         ids=list(rows["id"]), articles=list(rows["article"]), outlets=list(rows["outlet"]), kinds=list(rows["kind"]),
+        event_families=list(rows["event_family"]),
         texts=list(rows["text"]), contexts=list(rows["context"]),
         topic_gold=np.asarray(rows["topic_labels"], dtype=int).reshape(len(rows), len(scheme.topics)),
         speaker_gold=np.asarray(rows["speaker_label"], dtype=int))
@@ -111,7 +113,12 @@ def jsonl_data(path: str | Path, scheme: LabelScheme, model_path: str | Path) ->
     records = _parse_jsonl(path, scheme, Path(model_path))
     if not records:
         raise EvaluationError(f"{path}: no labelled sentences; expected one JSON object per line")
-    records.sort(key=lambda r: (str(r["article"]), r["index"]))
+    return records_data(path, records, scheme)
+
+
+def records_data(path: Path, records: list[dict], scheme: LabelScheme) -> LabelledData:
+    """Validated annotation-format records as LabelledData, in article order."""
+    records = sorted(records, key=lambda r: (str(r["article"]), r["index"]))
     articles = [str(r["article"]) for r in records]
     return LabelledData(
         name=path.stem, source=str(path), scheme=scheme,
