@@ -1,4 +1,4 @@
-"""`make coverage`: the analyst's page over a predictions file, and the CSV tables behind it.
+"""`make coverage`: the analyst's page over a predictions file or part-file folder, and the CSV tables behind it.
 
     OUT/index.html     self-contained (embedded PNGs and data; no request leaves the page)
     OUT/shares.csv     every estimate with its 95% interval and the raw share and count beside it
@@ -146,8 +146,11 @@ def _method_notes(errors: HeldOutErrors, scheme: LabelScheme) -> dict:
 
 def build_coverage(predictions: str | Path, scheme: LabelScheme, errors: HeldOutErrors | Callable[[], HeldOutErrors],
                    model: str, out_dir: str | Path | None = None, n_resamples: int = N_RESAMPLES,
-                   sample_size: int = SAMPLE_SIZE) -> Path:
+                   sample_size: int = SAMPLE_SIZE, engine: str = "local") -> Path:
     """Read the predictions once, estimate every share with intervals, and write the report directory.
+
+    `predictions` is a file or a folder of part files; with engine="ray" each part is reduced to
+    per-article sums on Ray, and the report is the one the local reduction gives.
 
     `errors` may be a function: measuring a checkpoint's errors runs it on held-out data, so it waits
     until the output directory and the predictions file have been checked.
@@ -155,7 +158,7 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme, errors: HeldOut
     out_dir = Path(out_dir) if out_dir else default_out_dir(predictions)
     check_out_dir(out_dir)
     started = time.perf_counter()
-    corpus = read_corpus(predictions, scheme, sample_size)
+    corpus = read_corpus(predictions, scheme, sample_size, engine=engine)
     if callable(errors):
         errors = errors()
     log.info("read %d articles, %d sentences in %.1f s", len(corpus.articles), corpus.sentences,
