@@ -392,3 +392,26 @@ def test_tagging_on_the_gpu_agrees_with_the_cpu(checkpoint, tagger, tmp_path):
                for t in tagger.topics) < 0.05
     out = tmp_path / "gpu.jsonl"
     assert predict_files(gpu, [str(articles_jsonl(tmp_path / "batch.jsonl", 4))], out).articles == 4
+
+
+def test_without_the_ray_extra_the_ray_engine_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    (tmp_path / "a.txt").write_text("Путин провёл переговоры с Байденом.", encoding="utf-8")
+    assert main([str(tmp_path / "a.txt"), "--engine", "ray", "--out", str(tmp_path / "parts")]) == 2
+    assert capsys.readouterr().err == 'error: the Ray engine needs the ray extra: pip install -e ".[ray]"\n'
+    assert not (tmp_path / "parts").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--actors", "2"], "--actors needs --engine ray"),
+    (["--engine", "ray", "--actors", "3:1"], "need 1 <= MIN <= MAX"),
+    (["--engine", "ray", "--actors", "two"], "give a number of actors"),
+    (["--engine", "ray", "--cpus-per-actor", "0"], "must be above 0"),
+    (["--engine", "ray", "--format", "csv"], "jsonl or parquet part files"),
+    (["--engine", "ray", "--threads", "2"], "--cpus-per-actor sets them"),
+])
+def test_ray_flags_are_checked_before_any_work(tmp_path, capsys, flags, message):
+    (tmp_path / "a.txt").write_text("Путин провёл переговоры с Байденом.", encoding="utf-8")
+    assert main([str(tmp_path / "a.txt"), "--out", str(tmp_path / "parts"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

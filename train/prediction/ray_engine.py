@@ -38,7 +38,6 @@ INSTALL_HINT = 'the Ray engine needs the ray extra: pip install -e ".[ray]"'
 PART_FORMATS = ("parquet", "jsonl")
 PART_PREFIX = "part-"
 SUMMARY = "summary.json"
-MAX_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,8 @@ def predict_on_ray(model: str | Path | None, inputs: list[str], out: Path, fmt: 
                                    "fmt": fmt, "threads": max(1, int(options.cpus_per_actor)), "device": device,
                                    "int8": int8, "batch_size": batch_size},
             compute=ray.data.ActorPoolStrategy(min_size=options.min_actors, max_size=options.max_actors),
-            num_cpus=options.cpus_per_actor, num_gpus=options.gpus_per_actor, ray_remote_args_fn=_bounded_retries)
+            # Ray Data's own fault tolerance: an actor that dies is restarted and its chunk retried.
+            num_cpus=options.cpus_per_actor, num_gpus=options.gpus_per_actor)
         bar = tqdm(total=len(blocks), unit=" parts", disable=not progress, file=sys.stderr)
         for batch in tagged.iter_batches(batch_size=None, batch_format="pyarrow"):
             for row in batch.to_pylist():
@@ -231,12 +231,6 @@ def predict_on_ray(model: str | Path | None, inputs: list[str], out: Path, fmt: 
         _replace_folder(target, out)
     result.summary = write_part_summary(out, checkpoint.scheme.topics, checkpoint.scheme.speakers)
     return result
-
-
-def _bounded_retries() -> dict:
-    """A dead actor is replaced and its chunk retried, a few times: Ray Data's default is forever,
-    which would hang a job whose actors die on every chunk (out of memory, say)."""
-    return {"max_restarts": MAX_RETRIES, "max_task_retries": MAX_RETRIES}
 
 
 def _unique_and_new(articles: Iterator[Article], done: set[str], result: RunResult) -> Iterator[Article]:
