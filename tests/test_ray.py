@@ -90,7 +90,7 @@ def test_a_duplicate_id_stops_the_job_before_any_work(checkpoint, tmp_path):
     out = tmp_path / "parts"
     with pytest.raises(UsageError, match="article id 'a002' occurs twice"):
         predict_on_ray(checkpoint, [str(source)], out, "jsonl", TWO_ACTORS)
-    assert not part_files(out)
+    assert not out.exists()
 
 
 def test_an_existing_folder_needs_resume_or_overwrite(checkpoint, tmp_path):
@@ -130,7 +130,7 @@ def test_resume_after_a_kill_tags_every_article_exactly_once(checkpoint, tmp_pat
     # Its own local cluster in a session of its own, killed (driver, raylet and workers) once parts are committed.
     job = subprocess.Popen([sys.executable, "-m", "train.cli.predict", str(source), "--engine", "ray", "--out",
                             str(out), "--model", str(checkpoint), "--actors", "1", "--cpus-per-actor", "0.5",
-                            "--chunk-sentences", "10", "--quiet"], env={**env, "HF_HUB_OFFLINE": "1"},
+                            "--chunk-sentences", "10", "--format", "parquet", "--quiet"], env={**env, "HF_HUB_OFFLINE": "1"},
                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while len(part_files(out)) < 3 and job.poll() is None and time.monotonic() < deadline:
@@ -141,9 +141,9 @@ def test_resume_after_a_kill_tags_every_article_exactly_once(checkpoint, tmp_pat
     before = {p.name for p in part_files(out)}
     assert 3 <= len(before) and not (out / "summary.json").exists(), "the job ended before it could be killed"
 
-    result = predict_on_ray(checkpoint, [str(source)], out, "jsonl", TWO_ACTORS, resume=True)
+    result = predict_on_ray(checkpoint, [str(source)], out, "parquet", TWO_ACTORS, resume=True)
     rows = list(read_parts(out))
-    articles_per_part = [{row["article"] for row in read_rows(p, "jsonl")} for p in part_files(out)]
+    articles_per_part = [{row["article"] for row in read_rows(p, "parquet")} for p in part_files(out)]
     counts = Counter(article for part in articles_per_part for article in part)
     assert set(counts) == {f"a{i:03d}" for i in range(120)} and set(counts.values()) == {1}
     assert result.already_done > 0 and result.already_done + result.articles == 120

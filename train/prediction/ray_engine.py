@@ -120,7 +120,12 @@ def committed_articles(folder: Path) -> set[str]:
     """
     for stale in folder.glob(f".{PART_PREFIX}*"):
         stale.unlink()
-    return {str(row["article"]) for row in read_parts(folder)}
+    if part_format(folder) == "jsonl":
+        return {str(row["article"]) for row in read_parts(folder)}
+    import pyarrow.parquet as pq
+
+    return {str(article) for path in part_files(folder) for article in
+            pq.read_table(path, columns=["article"]).column("article").to_pylist()}
 
 
 def part_name(chunk: list[tuple[Article, list[str]]]) -> str:
@@ -201,7 +206,6 @@ def predict_on_ray(model: str | Path | None, inputs: list[str], out: Path, fmt: 
     target = out.with_name(f".{out.name}.overwrite") if overwrite and out.exists() else out
     if target != out:
         shutil.rmtree(target, ignore_errors=True)  # what a killed --overwrite run had staged
-    target.mkdir(parents=True, exist_ok=True)
     done = committed_articles(target) if resume else set()
 
     blocks = [ray.put(_chunk_table(chunk)) for chunk in
@@ -209,6 +213,7 @@ def predict_on_ray(model: str | Path | None, inputs: list[str], out: Path, fmt: 
     if not blocks and not result.already_done:
         raise UsageError(f"no article to tag in {', '.join(inputs)} ({result.skipped} inputs skipped; inputs are "
                          f"{', '.join(INPUT_SUFFIXES)} files, directories of them, or -); nothing written to {out}")
+    target.mkdir(parents=True, exist_ok=True)  # only now: a usage error above leaves no folder behind
     if blocks:
         tagged = ray.data.from_arrow_refs(blocks).map_batches(
             PartTagger, batch_size=1, batch_format="pyarrow",
