@@ -220,7 +220,9 @@ def predict_on_ray(model: str | Path | None, inputs: list[str], out: Path, fmt: 
             fn_constructor_kwargs={"checkpoint": str(checkpoint.path.resolve()), "out": str(target.resolve()),
                                    "fmt": fmt, "threads": max(1, int(options.cpus_per_actor)), "device": device,
                                    "int8": int8, "batch_size": batch_size},
-            compute=ray.data.ActorPoolStrategy(min_size=options.min_actors, max_size=options.max_actors),
+            # No more actors than chunks: an actor with nothing to tag would only load a model.
+            compute=ray.data.ActorPoolStrategy(min_size=min(options.min_actors, len(blocks)),
+                                               max_size=min(options.max_actors, len(blocks))),
             # Ray Data's own fault tolerance: an actor that dies is restarted and its chunk retried.
             num_cpus=options.cpus_per_actor, num_gpus=options.gpus_per_actor)
         bar = tqdm(total=len(blocks), unit=" parts", disable=not progress, file=sys.stderr)
