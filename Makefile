@@ -13,13 +13,14 @@ FILE ?=
 NAME ?=
 TASKS ?=
 LABELLED ?=
+ENGINE ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv data agreement train cv recipes test lint bench predict evaluate report coverage suggest import-labels label-studio audit al-curves clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
-	@echo "  variables: CONFIG=$(CONFIG) ARGS='key=value ...' RESUME=1 MODEL=models/<run> IN=path OUT=file MODELS='models/a models/b' PRED=predictions.jsonl LABELLED=sample.jsonl"
+	@echo "  variables: CONFIG=$(CONFIG) ARGS='key=value ...' RESUME=1 MODEL=models/<run> IN=path OUT=file MODELS='models/a models/b' PRED=predictions.jsonl LABELLED=sample.jsonl ENGINE=ray"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +56,8 @@ lint: $(VENV)/.installed ## ruff, as pyproject.toml configures it
 bench: $(VENV)/.installed ## Speed benchmarks (ARGS="--arch embedded-e5", "--make-train 3"); default: rubert-tiny2 architecture
 	$(PY) -m train.cli.bench $(ARGS)
 
-predict: $(VENV)/.installed ## Tag new articles: IN=path/ OUT=predictions.jsonl [MODEL=models/<run>]
-	$(PY) -m train.cli.predict $(if $(MODEL),--model $(MODEL)) $(IN) --out $(OUT) $(ARGS)
+predict: $(VENV)/.installed ## Tag new articles: IN=path/ OUT=predictions.jsonl [MODEL=models/<run>] [ENGINE=ray OUT=dir]
+	$(PY) -m train.cli.predict $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(IN) --out $(if $(filter ray,$(ENGINE)),$(if $(filter command line environment,$(origin OUT)),$(OUT),predictions),$(OUT)) $(ARGS)
 
 evaluate: $(VENV)/.installed ## Score a checkpoint: MODEL=models/<run> [ARGS="--data file.jsonl"]
 	$(PY) -m train.cli.evaluate $(if $(MODEL),--model $(MODEL)) $(ARGS)
@@ -64,8 +65,8 @@ evaluate: $(VENV)/.installed ## Score a checkpoint: MODEL=models/<run> [ARGS="--
 report: $(VENV)/.installed ## Compare checkpoints: MODELS="models/a models/b" (default: every run)
 	$(PY) -m train.cli.report $(MODELS) $(ARGS)
 
-coverage: $(VENV)/.installed ## Coverage page: PRED=predictions.jsonl [OUT=dir] [MODEL=models/<run>] [LABELLED=sample.jsonl]
-	$(PY) -m train.cli.coverage $(PRED) $(if $(filter command line environment,$(origin OUT)),--out $(OUT)) $(if $(MODEL),--model $(MODEL)) $(if $(LABELLED),--labelled $(LABELLED)) $(ARGS)
+coverage: $(VENV)/.installed ## Coverage page: PRED=predictions.jsonl or a part-file dir [OUT=dir] [MODEL=models/<run>] [LABELLED=sample.jsonl] [ENGINE=ray]
+	$(PY) -m train.cli.coverage $(PRED) $(if $(ENGINE),--engine $(ENGINE)) $(if $(filter command line environment,$(origin OUT)),--out $(OUT)) $(if $(MODEL),--model $(MODEL)) $(if $(LABELLED),--labelled $(LABELLED)) $(ARGS)
 
 suggest: $(VENV)/.installed ## Sentences to label next: IN=path/ N=50 OUT=suggestions/ [MODEL=models/<run>]
 	$(PY) -m train.cli.suggest --config $(CONFIG) $(if $(MODEL),--model $(MODEL)) $(IN) --n $(N) --out $(if $(filter command line,$(origin OUT)),$(OUT),suggestions) $(ARGS)

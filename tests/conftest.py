@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
-from tests.helpers import build_tiny_encoder, data_overrides, make_project, make_untrained_checkpoint
+from tests.helpers import ROOT, build_tiny_encoder, data_overrides, make_project, make_untrained_checkpoint
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.build import build_dataset
 from train.modeling.e5 import CACHE_FOLDER, EmbeddedModel, embedded_model
+from train.modeling.tagger import Tagger
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,32 @@ def untrained_checkpoint(tiny_encoder, built_project, tmp_path_factory) -> Path:
 def data_config(built_project):
     """The DataConfig of `built_project`."""
     return load_config(built_project / DEFAULT_CONFIG, data_overrides(built_project)).data
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tiny_encoder, tmp_path_factory) -> Path:
+    """The untrained checkpoint fitted for a few steps to the annotations, so predictions vary between sentences."""
+    directory = make_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "fitted", tiny_encoder)
+    tagger = Tagger.from_pretrained(directory, device="cpu")
+    model, scheme = tagger.model, tagger.model.scheme
+    # The seed pages: the text the tiny tokenizer was built from, small enough for full-batch steps.
+    gold = [json.loads(line) for path in sorted((ROOT / "seeds").glob("*.txt"))
+            for line in (ROOT / "data/annotations" / f"{path.stem}.jsonl").read_text(encoding="utf-8").splitlines()]
+    inputs = tagger.tokenizer([g["text"] for g in gold], padding=True, return_tensors="pt")
+    topic_labels = torch.tensor([scheme.encode_topics(g["topics"]) for g in gold])
+    speaker_labels = torch.tensor([scheme.encode_speaker(g["speaker"]) for g in gold])
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(60):
+        model(**inputs, topic_labels=topic_labels, speaker_labels=speaker_labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tagger(checkpoint) -> Tagger:
+    """On the CPU, so that runs compared with each other agree to the last digit; see the GPU test at the end."""
+    return Tagger.from_pretrained(checkpoint, device="cpu")

@@ -29,35 +29,6 @@ SENTENCE_KEYS = {"article", "outlet", "date", "url", "index", "text", "topics", 
                  "speaker_scores"}
 
 
-@pytest.fixture(scope="session")
-def checkpoint(tiny_encoder, tmp_path_factory) -> Path:
-    """The untrained checkpoint fitted for a few steps to the annotations, so predictions vary between sentences."""
-    directory = make_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "fitted", tiny_encoder)
-    tagger = Tagger.from_pretrained(directory, device="cpu")
-    model, scheme = tagger.model, tagger.model.scheme
-    # The seed pages: the text the tiny tokenizer was built from, small enough for full-batch steps.
-    gold = [json.loads(line) for path in sorted((ROOT / "seeds").glob("*.txt"))
-            for line in (ROOT / "data/annotations" / f"{path.stem}.jsonl").read_text(encoding="utf-8").splitlines()]
-    inputs = tagger.tokenizer([g["text"] for g in gold], padding=True, return_tensors="pt")
-    topic_labels = torch.tensor([scheme.encode_topics(g["topics"]) for g in gold])
-    speaker_labels = torch.tensor([scheme.encode_speaker(g["speaker"]) for g in gold])
-    torch.manual_seed(0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(60):
-        model(**inputs, topic_labels=topic_labels, speaker_labels=speaker_labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(directory)
-    return directory
-
-
-@pytest.fixture(scope="session")
-def tagger(checkpoint) -> Tagger:
-    """On the CPU, so that runs compared with each other agree to the last digit; see the GPU test at the end."""
-    return Tagger.from_pretrained(checkpoint, device="cpu")
-
-
 def articles_jsonl(path: Path, count: int) -> Path:
     """`count` articles built from seed sentences, with metadata."""
     sentences = [s for text in SEED_TEXTS for s in split_sentences(text)]
@@ -421,3 +392,26 @@ def test_tagging_on_the_gpu_agrees_with_the_cpu(checkpoint, tagger, tmp_path):
                for t in tagger.topics) < 0.05
     out = tmp_path / "gpu.jsonl"
     assert predict_files(gpu, [str(articles_jsonl(tmp_path / "batch.jsonl", 4))], out).articles == 4
+
+
+def test_without_the_ray_extra_the_ray_engine_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    (tmp_path / "a.txt").write_text("Путин провёл переговоры с Байденом.", encoding="utf-8")
+    assert main([str(tmp_path / "a.txt"), "--engine", "ray", "--out", str(tmp_path / "parts")]) == 2
+    assert capsys.readouterr().err == 'error: the Ray engine needs the ray extra: pip install -e ".[ray]"\n'
+    assert not (tmp_path / "parts").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--actors", "2"], "--actors needs --engine ray"),
+    (["--engine", "ray", "--actors", "3:1"], "need 1 <= MIN <= MAX"),
+    (["--engine", "ray", "--actors", "two"], "give a number of actors"),
+    (["--engine", "ray", "--cpus-per-actor", "0"], "must be above 0"),
+    (["--engine", "ray", "--format", "csv"], "jsonl or parquet part files"),
+    (["--engine", "ray", "--threads", "2"], "--cpus-per-actor sets them"),
+])
+def test_ray_flags_are_checked_before_any_work(tmp_path, capsys, flags, message):
+    (tmp_path / "a.txt").write_text("Путин провёл переговоры с Байденом.", encoding="utf-8")
+    assert main([str(tmp_path / "a.txt"), "--out", str(tmp_path / "parts"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

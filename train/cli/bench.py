@@ -18,6 +18,7 @@ from train.bench.prediction import (
     run_navec_benchmark,
     run_prediction_benchmark,
 )
+from train.bench.ray_prediction import format_ray_benchmark, run_ray_benchmark
 from train.bench.training import (
     DEFAULT_ARCH,
     MODES,
@@ -27,8 +28,10 @@ from train.bench.training import (
     run_training_benchmark,
     train_throughput,
 )
+from train.errors import UserError, exit_with
 from train.logs import setup_command_logging
 from train.modeling.checkpoint import write_json
+from train.prediction.ray_engine import import_ray
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coverage", type=int, metavar="ARTICLES",
                         help="only the coverage report benchmark, on a synthetic file of this many articles")
     parser.add_argument("--navec-only", action="store_true", help="only the navec-vs-rubert-tiny2 prediction speed")
+    parser.add_argument("--ray", action="store_true",
+                        help="only the Ray engine: articles/s with 1 and 2 actors against the single-process path")
+    parser.add_argument("--articles", type=int, default=5000, help="articles tagged in each --ray round")
     parser.add_argument("--make-train", type=int, metavar="RUNS",
                         help="only the whole `make train` job, offline: wall time, peak memory, run directory size")
     args = parser.parse_args(argv)
@@ -53,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         result = run_coverage_benchmark(args.coverage)
         print(format_coverage(result))
         write_json(Path("bench/coverage.json"), result)
+        return 0
+    if args.ray:
+        try:
+            import_ray()
+        except UserError as e:
+            return exit_with(e)
+        result = run_ray_benchmark(args.articles, args.runs)
+        print(format_ray_benchmark(result))
+        write_json(Path("bench/ray.json"), result)
         return 0
     if args.make_train:
         result = run_make_train_benchmark(args.make_train)

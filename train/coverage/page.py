@@ -1,4 +1,4 @@
-"""`make coverage`: the analyst's page over a predictions file, and the CSV tables behind it.
+"""`make coverage`: the analyst's page over a predictions file or part-file folder, and the CSV tables behind it.
 
     OUT/index.html     self-contained (embedded PNGs and data; no request leaves the page)
     OUT/shares.csv     every estimate with its 95% interval, the raw share and count beside it, the method, what
@@ -170,8 +170,11 @@ def _method_notes(correction: Correction) -> dict:
 def build_coverage(predictions: str | Path, scheme: LabelScheme,
                    corrections: Corrections | Callable[[Corpus], Corrections], model: str,
                    out_dir: str | Path | None = None, n_resamples: int = N_RESAMPLES, sample_size: int = SAMPLE_SIZE,
-                   keep_texts_of: set[str] = frozenset()) -> Path:
+                   engine: str = "local", keep_texts_of: set[str] = frozenset()) -> Path:
     """Read the predictions once, estimate every share with intervals, and write the report directory.
+
+    `predictions` is a file or a folder of part files; with engine="ray" each part is reduced to
+    per-article sums on Ray, and the report is the one the local reduction gives.
 
     `corrections` may be a function of the corpus: fitting them runs the checkpoint on labelled
     sentences (checked against the corpus's texts of `keep_texts_of`), so it waits until the output
@@ -180,7 +183,7 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme,
     out_dir = Path(out_dir) if out_dir else default_out_dir(predictions)
     check_out_dir(out_dir)
     started = time.perf_counter()
-    corpus = read_corpus(predictions, scheme, sample_size, keep_texts_of=keep_texts_of)
+    corpus = read_corpus(predictions, scheme, sample_size, engine=engine, keep_texts_of=keep_texts_of)
     log.info("read %d articles, %d sentences in %.1f s", len(corpus.articles), corpus.sentences,
              time.perf_counter() - started)
     if callable(corrections):

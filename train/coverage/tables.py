@@ -10,8 +10,10 @@ those vectors.
 from __future__ import annotations
 
 import csv
+import hashlib
+import heapq
 import json
-import random
+import pickle
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,6 +31,7 @@ from train.coverage.estimates import (
 from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.evaluation.stats import N_RESAMPLES, SEED
+from train.prediction.ray_engine import PART_PREFIX, RayOptions, part_files, start_ray
 from train.prediction.writers import output_format, read_rows
 
 SAMPLE_SIZE = 2000
@@ -59,7 +62,6 @@ class Corpus:
     features: np.ndarray  # (articles, features): see Layout
     sample: list[dict]
     sentences: int = 0
-    sample_seen: int = 0
     texts: dict[tuple[str, int], str] = field(default_factory=dict)  # sentences of the articles asked to keep
 
     @property
@@ -115,12 +117,13 @@ def _scores(row: dict, key: str, prefix: str, labels: tuple[str, ...], where: st
 
 
 class _Reader:
+    """One predictions file reduced article by article; several files (the parts of a Ray run) merge after."""
+
     def __init__(self, path: Path, scheme: LabelScheme, sample_size: int, seed: int, keep_texts_of: set[str]):
-        self.path, self.scheme, self.sample_size, self.keep_texts_of = path, scheme, sample_size, keep_texts_of
+        self.path, self.scheme, self.sample_size, self.seed = path, scheme, sample_size, seed
+        self.keep_texts_of = keep_texts_of
         self.layout = Layout(len(scheme.topics), len(scheme.speakers))
-        self.random = random.Random(seed)
-        self.corpus = Corpus(path, scheme, [], np.empty(0), [])
-        self.vectors: list[np.ndarray] = []
+        self.reduction = Reduction(str(path), [], [], [])
         self.seen: set[str] = set()
 
     def row(self, row: dict, where: str) -> tuple[int, list[int], list[float], list[float]]:
@@ -144,47 +147,61 @@ class _Reader:
             raise PredictionsError(f"{where}: article {article_id!r} appears twice, apart; the file is not one "
                                    "`make predict` output (concatenated runs?)")
         self.seen.add(article_id)
+        outlet = str(first.get("outlet") or UNKNOWN_OUTLET)
+        self.reduction.articles.append(Article(article_id, outlet, _parse_date(first.get("date")),
+                                               str(first.get("url") or ""), len(rows)))
         if article_id in self.keep_texts_of:
             for i, row in enumerate(rows):
-                self.corpus.texts[(article_id, int(row.get("index", i)))] = str(row.get("text", ""))
-        outlet = str(first.get("outlet") or UNKNOWN_OUTLET)
-        self.corpus.articles.append(Article(article_id, outlet, _parse_date(first.get("date")),
-                                            str(first.get("url") or ""), len(rows)))
+                self.reduction.texts[(article_id, int(row.get("index", i)))] = str(row.get("text", ""))
         topic_pred = np.zeros((len(rows), self.layout.topics))
         for i, (_, topics, _, _) in enumerate(parsed):
             topic_pred[i, topics] = 1
-        self.vectors.append(article_vector(np.array([p[0] for p in parsed]), np.array([p[3] for p in parsed]),
-                                           topic_pred, np.array([p[2] for p in parsed])))
-        self.sample_sentences(rows, parsed, outlet)
+        self.reduction.vectors.append(article_vector(np.array([p[0] for p in parsed]), np.array([p[3] for p in parsed]),
+                                                     topic_pred, np.array([p[2] for p in parsed])))
+        self.sample_sentences(article_id, rows, parsed, outlet)
 
-    def sample_sentences(self, rows: list[dict], parsed: list[tuple], outlet: str) -> None:
-        """Reservoir sampling (Algorithm R): every sentence of the file is equally likely to be kept."""
-        corpus = self.corpus
+    def sample_sentences(self, article_id: str, rows: list[dict], parsed: list[tuple], outlet: str) -> None:
+        """Keeps the sentences of lowest priority, a hash of (seed, article, position): every sentence is
+        equally likely to be kept, and the sample does not depend on how the rows were split into files."""
+        candidates = self.reduction.candidates
         for i, row in enumerate(rows):
-            corpus.sample_seen += 1
-            if len(corpus.sample) < self.sample_size:
-                slot = len(corpus.sample)
-                corpus.sample.append({})
-            else:
-                slot = self.random.randrange(corpus.sample_seen)
-                if slot >= self.sample_size:
-                    continue
-            corpus.sample[slot] = {
-                "outlet": outlet, "article": str(row["article"]), "date": str(row.get("date") or ""),
+            priority = sample_priority(self.seed, article_id, i)
+            if len(candidates) == self.sample_size and -candidates[0][0] <= priority:
+                continue
+            sentence = {
+                "outlet": outlet, "article": article_id, "date": str(row.get("date") or ""),
                 "index": row.get("index", i), "text": str(row.get("text", "")),
                 "before": str(rows[i - 1].get("text", "")) if i > 0 else "",
                 "after": str(rows[i + 1].get("text", "")) if i + 1 < len(rows) else "",
                 "topics": [self.scheme.topics[j] for j in parsed[i][1]],
                 "speaker": self.scheme.speakers[parsed[i][0]], "confidence": round(max(parsed[i][3]), 3)}
+            entry = (-priority, sentence)  # a max-heap of the kept priorities: the first is the one to drop
+            if len(candidates) < self.sample_size:
+                heapq.heappush(candidates, entry)
+            else:
+                heapq.heapreplace(candidates, entry)
 
 
-def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE, seed: int = SEED,
-                keep_texts_of: set[str] = frozenset()) -> Corpus:
-    """One streaming pass over a `make predict` output (JSONL, CSV or Parquet); the sentences of the articles
-    in `keep_texts_of` are kept by (article, index)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PredictionsError(f"{path}: predictions file not found; write one with `make predict`")
+def sample_priority(seed: int, article: str, position: int) -> int:
+    digest = hashlib.blake2b(f"{seed}\0{article}\0{position}".encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "big")
+
+
+@dataclass
+class Reduction:
+    """One predictions file reduced: its articles in file order, their feature vectors, and its sample
+    candidates (negated priority, sentence)."""
+    source: str
+    articles: list[Article]
+    vectors: list[np.ndarray]
+    candidates: list[tuple[int, dict]]
+    texts: dict[tuple[str, int], str] = field(default_factory=dict)  # sentences of the articles asked to keep
+
+
+def reduce_file(path: Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE, seed: int = SEED,
+                keep_texts_of: set[str] = frozenset()) -> Reduction:
+    """One streaming pass over a `make predict` output file (JSONL, CSV or Parquet); the sentences of the
+    articles in `keep_texts_of` are kept by (article, index)."""
     fmt = output_format(path, None)
     reader = _Reader(path, scheme, sample_size, seed, keep_texts_of)
     rows: list[dict] = []
@@ -207,11 +224,66 @@ def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE
         raise PredictionsError(f"{path}: cannot be read as {fmt} ({e})") from None
     if rows:
         reader.finish_article(rows, parsed, f"{path}:{number}")
-    corpus = reader.corpus
+    return reader.reduction
+
+
+def prediction_files(path: Path) -> list[Path]:
+    """A predictions file, or the part files of a folder written by `make predict ENGINE=ray`."""
+    if path.is_dir():
+        parts = part_files(path)
+        if not parts:
+            raise PredictionsError(f"{path}: no part files ({PART_PREFIX}*.jsonl or .parquet); write them with "
+                                   "`make predict ENGINE=ray`")
+        return parts
+    if not path.is_file():
+        raise PredictionsError(f"{path}: predictions file not found; write one with `make predict`")
+    return [path]
+
+
+def reduce_on_ray(files: list[Path], scheme: LabelScheme, sample_size: int, seed: int,
+                  keep_texts_of: set[str]) -> list[Reduction]:
+    """`reduce_file` of every part as Ray tasks, one part each; back in part order."""
+    import pyarrow as pa
+
+    ray = start_ray(RayOptions())
+
+    def reduce_parts(batch):
+        reductions = [pickle.dumps(reduce_file(Path(path), scheme, sample_size, seed, keep_texts_of))
+                      for path in batch["path"].to_pylist()]
+        return pa.table({"order": batch["order"], "reduction": pa.array(reductions, pa.binary())})
+
+    rows = ray.data.from_items([{"order": i, "path": str(path.resolve())} for i, path in enumerate(files)]) \
+        .map_batches(reduce_parts, batch_size=1, batch_format="pyarrow").take_all()
+    return [pickle.loads(row["reduction"]) for row in sorted(rows, key=lambda row: row["order"])]
+
+
+def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE, seed: int = SEED,
+                engine: str = "local", keep_texts_of: set[str] = frozenset()) -> Corpus:
+    """Every file of `path` reduced (here, or on Ray with engine="ray"), then merged in file order."""
+    path = Path(path)
+    files = prediction_files(path)
+    if engine == "ray":
+        reductions = reduce_on_ray(files, scheme, sample_size, seed, keep_texts_of)
+    else:
+        reductions = [reduce_file(file, scheme, sample_size, seed, keep_texts_of) for file in files]
+    corpus = Corpus(path, scheme, [], np.empty(0), [])
+    seen: dict[str, str] = {}
+    vectors = []
+    for reduction in reductions:
+        for article in reduction.articles:
+            if article.id in seen:
+                raise PredictionsError(f"{reduction.source}: article {article.id!r} is also in {seen[article.id]}; "
+                                       "the parts are not one `make predict` output")
+            seen[article.id] = reduction.source
+        corpus.articles.extend(reduction.articles)
+        vectors.extend(reduction.vectors)
+        corpus.texts.update(reduction.texts)
     if not corpus.articles:
         raise PredictionsError(f"{path}: no prediction rows; expected `make predict` output")
-    corpus.features = np.vstack(reader.vectors)
+    corpus.features = np.vstack(vectors)
     corpus.sentences = int(corpus.features[:, 0].sum())
+    kept = heapq.nlargest(sample_size, (c for r in reductions for c in r.candidates), key=lambda c: c[0])
+    corpus.sample = [sentence for _, sentence in kept]
     return corpus
 
 

@@ -1,4 +1,4 @@
-"""Reading articles to tag: .txt, .html, .jsonl files, directories and stdin, lazily.
+"""Reading articles to tag: .txt, .html, .jsonl, .parquet files, directories and stdin, lazily.
 
 Bad input is reported once (file and line) and counted, never fatal: one broken
 file in a crawl of thousands should not stop the run.
@@ -21,7 +21,7 @@ from charset_normalizer import from_bytes
 from train.errors import UsageError
 from train.prediction.html_text import html_to_text
 
-INPUT_SUFFIXES = (".txt", ".html", ".htm", ".jsonl")
+INPUT_SUFFIXES = (".txt", ".html", ".htm", ".jsonl", ".parquet")
 METADATA = ("outlet", "date", "url")
 # Below this share of Cyrillic among letters an article is not Russian and is skipped:
 # the model has only seen Russian, so its labels there would be noise.
@@ -63,12 +63,13 @@ def check_inputs(inputs: list[str]) -> None:
 
 def read_articles(inputs: list[str], problems: Problems, stdin: TextIO | None = None,
                   outputs: frozenset[Path] = frozenset()) -> Iterator[Article]:
-    """Articles from files, directories (recursively: .txt, .html, .htm, .jsonl) and '-' (stdin), lazily.
+    """Articles from files, directories (recursively: .txt, .html, .htm, .jsonl, .parquet) and '-' (stdin), lazily.
 
     On stdin each line is one article: a JSON object like a .jsonl line, or plain text. Files in
     `outputs` (resolved paths: the run's own output, its temporary file and summary) are never read,
     so an output inside an input directory is not fed back in as it grows. An article's id does not
-    depend on how its path was typed: it is the resolved path (`path:line` for a JSONL line without id).
+    depend on how its path was typed: it is the resolved path (`path:line` for a JSONL line without id,
+    `path:row` for a Parquet row without one).
     """
     for name in inputs:
         if name == "-":
@@ -89,6 +90,9 @@ def _read_file(path: Path, problems: Problems) -> Iterator[Article]:
         if path.suffix.lower() == ".jsonl":
             with path.open("rb") as lines:
                 yield from _read_lines(lines, str(path), identity, problems, plain_text=False)
+            return
+        if path.suffix.lower() == ".parquet":
+            yield from _read_parquet(path, identity, problems)
             return
         data = path.read_bytes()
     except OSError as e:
@@ -162,6 +166,37 @@ def _read_lines(lines: Iterable[bytes], name: str, identity: str, problems: Prob
                               metadata={key: record.get(key) for key in METADATA})
         if _acceptable(article, problems):
             yield article
+
+
+def _read_parquet(path: Path, identity: str, problems: Problems) -> Iterator[Article]:
+    """A dataset with a `text` column and optional `id`, `outlet`, `date`, `url` columns, batch by batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+        names = set(file.schema_arrow.names)
+        if {"topic_scores", "speaker_scores"} <= names:
+            problems.add(str(path), "a prediction output", "its rows are tagged sentences, not articles")
+            return
+        if "text" not in names:
+            problems.add(str(path), "no 'text' column")
+            return
+        columns = [name for name in ("id", "text", *METADATA) if name in names]
+        number = 0
+        for batch in file.iter_batches(columns=columns):
+            for number, record in enumerate(batch.to_pylist(), start=number + 1):
+                source = f"{path}: row {number}"
+                if not isinstance(record["text"], str):
+                    problems.add(source, "no 'text' field")
+                    continue
+                metadata = {key: None if record.get(key) is None else str(record[key]) for key in METADATA}
+                article = Article(id=str(record.get("id") or f"{identity}:{number}"), text=record["text"],
+                                  source=source, metadata=metadata)
+                if _acceptable(article, problems):
+                    yield article
+    except (OSError, pa.ArrowException) as e:
+        problems.add(str(path), "unreadable", str(e))
 
 
 def cyrillic_share(text: str) -> float:
