@@ -118,6 +118,25 @@ def test_suggest_writes_tasks_config_and_prefilled_annotations(articles, untrain
                 model_version="untrained")
 
 
+def test_the_random_strategy_samples_every_sentence_alike_including_labelled_ones(articles, untrained_checkpoint,
+                                                                                  tmp_path):
+    tagger = Tagger.from_pretrained(untrained_checkpoint)
+    picked = []
+    for seed in range(2):
+        out = tmp_path / f"random-{seed}"
+        suggest(tagger, [str(articles)], 10, out, ROOT / "configs/labels.yaml", ROOT / "data/annotations",
+                model_version="untrained", strategy="random", seed=seed)
+        lines = [json.loads(line) for line in (out / "suggestions.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert len(lines) == 10 and all(validate_record(r, "x", SCHEME) == [] for r in lines)
+        picked.append([(r["article"], r["index"]) for r in lines])
+    assert picked[0] != picked[1]
+    # no diversity rules: the already-labelled seed page and more than 3 sentences of one article can be drawn
+    assert any(Path(a).stem == "seed" or a == "seed" for a, _ in picked[0] + picked[1])
+    with pytest.raises(UserError, match="choose one of uncertainty, random"):
+        suggest(tagger, [str(articles)], 4, tmp_path / "x", ROOT / "configs/labels.yaml", ROOT / "data/annotations",
+                model_version="untrained", strategy="margin")
+
+
 def test_import_of_a_real_export_keeps_submitted_labels_and_reports_disagreement(project, capsys):
     assert import_labels_main([str(EXPORT), "--name", "ria_test"]) == 1
     captured = capsys.readouterr()

@@ -88,11 +88,26 @@ def annotation_line(sentence: dict) -> dict:
     return record
 
 
+def random_sample(n_sentences: int, n: int, seed: int) -> list[int]:
+    """`n` sentence positions drawn uniformly without replacement, in reading order.
+
+    No diversity rules: a calibration sample for `make coverage LABELLED=` must give every
+    sentence the same chance, boilerplate and repeats included, or its error rates are biased.
+    """
+    return sorted(np.random.default_rng(seed).permutation(n_sentences)[:n].tolist())
+
+
+# uncertainty: what teaches the model most; random: an unbiased sample of the coverage, to measure its error rates.
+STRATEGIES = ("uncertainty", "random")
+
+
 def suggest(tagger: Tagger, inputs: list[str], n: int, out_dir: Path, labels_path: Path, annotations_dir: Path,
             model_version: str, per_article: int = 3, overwrite: bool = False,
-            report: Callable[[str], None] = print) -> SuggestResult:
+            report: Callable[[str], None] = print, strategy: str = "uncertainty", seed: int = 0) -> SuggestResult:
     if n < 1:
         raise UsageError(f"N={n}: ask for at least one sentence")
+    if strategy not in STRATEGIES:
+        raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
     check_inputs(inputs)
     existing = [out_dir / name for name in OUTPUT_FILES if (out_dir / name).exists()]
     if existing and not overwrite:
@@ -109,8 +124,11 @@ def suggest(tagger: Tagger, inputs: list[str], n: int, out_dir: Path, labels_pat
         scores = uncertainty(topic_probs, speaker_probs, tagger.thresholds)
         candidates = [Candidate(s["article"], i, s["text"], float(score))
                       for i, (s, score) in enumerate(zip(sentences, scores))]
-    rules = DiversityRules(per_article=per_article, labelled=labelled_texts(annotations_dir))
-    chosen = [{**sentences[c.index], "uncertainty": c.score} for c in select(candidates, n, rules)]
+    if strategy == "random":
+        chosen = [{**sentences[i], "uncertainty": candidates[i].score} for i in random_sample(len(sentences), n, seed)]
+    else:
+        rules = DiversityRules(per_article=per_article, labelled=labelled_texts(annotations_dir))
+        chosen = [{**sentences[c.index], "uncertainty": c.score} for c in select(candidates, n, rules)]
 
     tasks = [label_studio_task(s, model_version, s["uncertainty"], *_confidences(s, tagger)) for s in chosen]
     contents = {

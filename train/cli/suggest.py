@@ -14,7 +14,7 @@ from pathlib import Path
 
 from transformers.utils import logging as transformers_logging
 
-from train.annotation.suggest import suggest
+from train.annotation.suggest import STRATEGIES, suggest
 from train.config import DEFAULT_CONFIG, load_config
 from train.errors import UserError, exit_with
 from train.logs import setup_command_logging
@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("suggestions"), help="output directory")
     parser.add_argument("--model", help="checkpoint directory (default: models/latest)")
     parser.add_argument("--per-article", type=int, default=3, help="at most this many sentences of one article")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="uncertainty",
+                        help="uncertainty: the sentences the model is least sure of, for training; random: a uniform "
+                             "sample of the sentences, to label as `make coverage LABELLED=`")
+    parser.add_argument("--seed", type=int, default=0, help="the random strategy's seed")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section locates the labels")
     parser.add_argument("--force", action="store_true", help="replace the files of an earlier suggestion in --out")
     args = parser.parse_args(argv)
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         tagger = Tagger.from_pretrained(model_path)
         result = suggest(tagger, args.inputs, args.n, args.out, Path(data.labels), Path(data.annotations_dir),
                          model_version=model_path.name, per_article=args.per_article, overwrite=args.force,
-                         report=lambda line: print(line, file=sys.stderr))
+                         report=lambda line: print(line, file=sys.stderr), strategy=args.strategy, seed=args.seed)
     except UserError as e:
         return exit_with(e)
     print(f"{len(result.chosen)} of {result.sentences} sentences from {result.articles} articles suggested "
