@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from train.bench.coverage import SyntheticTagger, synthetic_calibration, synthetic_coverage
+from train.bench.coverage import SyntheticTagger, simulated_overall, synthetic_calibration, synthetic_coverage
 from train.coverage.calibration import SPEAKERS, TOPICS, choose, excess_error, reliability_warnings
 from train.coverage.estimates import fit_corrections, full_rates, resampled_rates
 from train.coverage.quantify import LINEAR, adjust, error_rates, fit_quantifier, quantify, speaker_sample
@@ -80,27 +80,11 @@ def test_excess_error_is_what_sampling_does_not_explain():
     np.testing.assert_allclose(excess_error(error, biased, gold), error, atol=0.02)
 
 
-def coverage_run(seed: int, labelled: bool, shift: float = 0.15, articles: int = 56):
-    rng = np.random.default_rng(seed)
-    base = SyntheticTagger.drawn(K, T, seed=seed)
-    coverage_tagger = base.shifted(shift, seed=1000 + seed)  # the coverage is other text: its rates differ
-    speakers, topics = rng.dirichlet(np.ones(K)), rng.uniform(0.02, 0.4, T)  # and its shares too
-    features, truth = synthetic_coverage(coverage_tagger, LAYOUT, articles, speakers, topics, mean_sentences=7,
-                                         seed=seed)
-    if labelled:  # a random sample of the coverage itself
-        calib = synthetic_calibration(coverage_tagger, groups=1, sentences_per_group=200, same_coverage=True,
-                                      shares=(speakers, topics), seed=seed)
-    else:  # authored sentences of six other events, each with its own rates
-        calib = synthetic_calibration(base, groups=6, sentences_per_group=57, shift=shift, seed=seed)
-    overall = group_shares("all", features, LAYOUT, fit_corrections([calib], SCHEME, 200, seed), 200)
-    return overall, truth
-
-
 @pytest.mark.parametrize("labelled", [False, True], ids=["held-out other text", "labelled sample of the coverage"])
 def test_intervals_cover_the_known_truth_and_corrections_beat_raw_counts(labelled):
     covered, total, raw_error, corrected_error = 0, 0, [], []
     for seed in range(6):
-        overall, truth = coverage_run(seed, labelled)
+        overall, truth = simulated_overall(SCHEME, seed, labelled)
         for key in ("speaker", "topic"):
             inside = (overall.low[key] - 1e-9 <= truth[key]) & (truth[key] <= overall.high[key] + 1e-9)
             covered, total = covered + inside.sum(), total + len(inside)

@@ -23,8 +23,8 @@ import numpy as np
 
 from train.coverage.calibration import Calibration, article_folds, calibration
 from train.coverage.estimates import fit_corrections
-from train.coverage.page import build_coverage
-from train.coverage.tables import Layout, article_vector, read_corpus
+from train.coverage.page import ALL_ARTICLES, build_coverage
+from train.coverage.tables import GroupShares, Layout, article_vector, group_shares, read_corpus
 from train.data.scheme import LabelScheme, load_scheme
 from train.data.segment import split_sentences
 from train.evaluation.stats import N_RESAMPLES, SEED
@@ -227,3 +227,61 @@ def format_coverage(result: dict) -> str:
         f"{result['max_abs_error_adjusted']['speaker'] * 100:.1f}; topics raw "
         f"{result['max_abs_error_raw']['topic'] * 100:.1f}, corrected {result['max_abs_error_adjusted']['topic'] * 100:.1f}",
     ])
+
+
+def simulated_overall(scheme: LabelScheme, seed: int, labelled: bool, shift: float = 0.15, articles: int = 56,
+                      n_resamples: int = 200) -> tuple[GroupShares, dict]:
+    """One simulated coverage of about `articles` x 7 sentences (the size of the 7 December set), whose tagger's
+    rates and shares differ from the labelled text's; corrected with held-out sentences of six other events, or
+    with a random sample of 200 of its own sentences when `labelled`."""
+    rng = np.random.default_rng(seed)
+    k, t = len(scheme.speakers), len(scheme.topics)
+    layout = Layout(t, k)
+    base = SyntheticTagger.drawn(k, t, seed=seed)
+    coverage_tagger = base.shifted(shift, seed=1000 + seed)
+    speakers, topics = rng.dirichlet(np.ones(k)), rng.uniform(0.02, 0.4, t)
+    features, truth = synthetic_coverage(coverage_tagger, layout, articles, speakers, topics, mean_sentences=7,
+                                         seed=seed)
+    if labelled:
+        calib = synthetic_calibration(coverage_tagger, groups=1, sentences_per_group=200, same_coverage=True,
+                                      shares=(speakers, topics), seed=seed)
+    else:
+        calib = synthetic_calibration(base, groups=6, sentences_per_group=57, shift=shift, seed=seed)
+    corrections = fit_corrections([calib], scheme, n_resamples, seed)
+    return group_shares(ALL_ARTICLES, features, layout, corrections, n_resamples), truth
+
+
+@dataclass(frozen=True)
+class SharesBenchmark:
+    """Simulated coverages: how often the 95% intervals hold the truth, and the mean absolute error of shares."""
+    setting: str
+    simulations: int
+    shift: float
+    interval_coverage: float
+    raw_error: float
+    corrected_error: float
+
+
+def run_shares_benchmark(simulations: int = 20, shift: float = 0.15) -> list[SharesBenchmark]:
+    scheme = load_scheme(ROOT / "configs/labels.yaml")
+    results = []
+    for setting, labelled in (("held-out sentences of other events", False), ("LABELLED sample of 200", True)):
+        inside, total, raw, corrected = 0, 0, [], []
+        for seed in range(simulations):
+            overall, truth = simulated_overall(scheme, seed, labelled, shift)
+            for key in ("speaker", "topic"):
+                covered = (overall.low[key] - 1e-9 <= truth[key]) & (truth[key] <= overall.high[key] + 1e-9)
+                inside, total = inside + int(covered.sum()), total + len(covered)
+                raw.append(float(np.abs(overall.estimate[f"raw_{key}"] - truth[key]).mean()))
+                corrected.append(float(np.abs(overall.estimate[key] - truth[key]).mean()))
+        results.append(SharesBenchmark(setting, simulations, shift, inside / total, float(np.mean(raw)),
+                                       float(np.mean(corrected))))
+    return results
+
+
+def format_shares(results: list[SharesBenchmark]) -> str:
+    lines = [f"simulated coverages ({results[0].simulations} each, 56 articles, rates shifted by {results[0].shift}):"]
+    for r in results:
+        lines.append(f"  {r.setting:<38} 95% intervals hold the truth {100 * r.interval_coverage:.1f}%; mean abs "
+                     f"error raw {100 * r.raw_error:.2f} pts, corrected {100 * r.corrected_error:.2f} pts")
+    return "\n".join(lines)

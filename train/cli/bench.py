@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import torch
 
-from train.bench.coverage import format_coverage, run_coverage_benchmark
+from train.bench.coverage import format_coverage, format_shares, run_coverage_benchmark, run_shares_benchmark
 from train.bench.prediction import (
     EMBEDDED,
     format_benchmark,
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-prediction", action="store_true")
     parser.add_argument("--coverage", type=int, metavar="ARTICLES",
                         help="only the coverage report benchmark, on a synthetic file of this many articles")
+    parser.add_argument("--shares", type=int, metavar="SIMULATIONS",
+                        help="only the corrected shares: interval coverage and error on simulated coverages")
     parser.add_argument("--navec-only", action="store_true", help="only the navec-vs-rubert-tiny2 prediction speed")
     parser.add_argument("--ray", action="store_true",
                         help="only the Ray engine: articles/s with 1 and 2 actors against the single-process path")
@@ -59,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         result = run_coverage_benchmark(args.coverage)
         print(format_coverage(result))
         write_json(Path("bench/coverage.json"), result)
+        return 0
+    if args.shares:
+        results = run_shares_benchmark(args.shares)
+        print(format_shares(results))
+        write_json(Path("bench/shares.json"), [dataclasses.asdict(r) for r in results])
         return 0
     if args.ray:
         try:
