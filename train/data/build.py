@@ -25,9 +25,10 @@ from train.data.annotations import Article, DataError, load_annotations, load_ar
 from train.data.scheme import LabelScheme, SchemeError, load_scheme
 from train.data.segment import previous_sentences
 from train.data.splits import assign_groups, connected_groups
+from train.sources.schema import SOURCE_FIELDS
 
 # Bump when the build logic changes so that old builds are not reused.
-BUILD_VERSION = "4"
+BUILD_VERSION = "5"
 SPLITS = ("train", "validation", "test")
 
 
@@ -61,6 +62,9 @@ def _examples(records: list[dict], scheme: LabelScheme, articles: dict[str, Arti
             "speaker": record["speaker"],
             "topic_labels": scheme.encode_topics(record["topics"]),
             "speaker_label": scheme.encode_speaker(record["speaker"]),
+            # "" = the record carries no source labels (imported data may not); scorers skip those rows.
+            "quote": record.get("quote", ""),
+            "sources": [{field: s.get(field) for field in SOURCE_FIELDS} for s in record.get("sources") or []],
         })
     return examples
 
