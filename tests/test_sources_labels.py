@@ -69,3 +69,14 @@ def test_the_build_carries_sources_and_quote(project):
     gold = json.loads(lines[9])
     assert labelled["quote"] == gold["quote"]
     assert [s["name"] for s in labelled["sources"]] == [s["name"] for s in gold["sources"]]
+
+
+def test_the_corpus_gives_sources_exactly_to_the_sentences_with_a_speaker():
+    """data/GUIDELINES.md §9.1: a sentence has sources exactly when its speaker is not `none`."""
+    mismatched = []
+    for path in sorted((ROOT / "data/annotations").glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            gold = json.loads(line)
+            if "sources" not in gold or (gold["speaker"] == "none") != (not gold["sources"]):
+                mismatched.append(f"{path.name}:{number}")
+    assert mismatched == []
