@@ -32,7 +32,8 @@ CUE_VERBS = frozenset("""
 обещать констатировать прокомментировать комментировать пригрозить угрожать поблагодарить признать
 охарактеризовать поручить распорядиться потребовать вспомнить обменяться затронуть апеллировать остановиться
 объяснить объяснять жаловаться намерен намереваться рассчитывать ждать ожидать отреагировать реагировать
-перечислить повторить повторять обозначить сойтись отказаться отвергнуть
+перечислить повторить повторять обозначить сойтись отказаться отвергнуть обращать ответить счесть согласный
+опубликовать отнестись
 """.split())
 # "по словам X", "по данным X": the genitive after them is the source (or its relayer).
 ACCORDING_TO = frozenset("слово данные мнение оценка информация версия расчёт расчет сведение".split())
@@ -190,11 +191,18 @@ class SourceExtractor:
                     kind = next((s.type for s in memory.previous if s.name == names[0]), "person")
                     mentions.append(_Mention(token.start, token.stop, names, kind, weak=True, first_token=i,
                                              last_token=i))
-            elif token.lemmas & COLLECTIVE and token.pos == "NOUN" and self._plural(token, tokens, i):
+            elif word == "там" and memory.previous and i + 1 < len(tokens) and tokens[i + 1].lemmas & CUE_VERBS:
+                # "Там настаивают…": the body the previous sentence quoted
+                body = next((s for s in memory.previous if s.type == "organization"), None)
+                if body is not None:
+                    mentions.append(_Mention(token.start, token.stop, (body.name,), "organization", weak=True,
+                                             first_token=i, last_token=i))
+            elif token.lemmas & COLLECTIVE and token.pos in ("NOUN", "PROPN") and self._plural(token, tokens, i):
                 last = i + 1 if i + 1 < len(tokens) and tokens[i + 1].lemmas & {"государство"} else i
                 mentions.append(_Mention(token.start, tokens[last].stop, self._pair(token, memory), "person",
                                          weak=True, first_token=i, last_token=last))
-            elif token.pos == "NOUN" and token.lemmas & set(self._role_heads) and memory.last_person:
+            elif token.pos == "NOUN" and token.lemmas & set(self._role_heads) and memory.last_person \
+                    and not (i + 1 < len(tokens) and tokens[i + 1].text[:1].isupper()):
                 # a bare role noun ("Замминистра назвал…", "Госсекретарь добавил…"): the last person who holds it
                 holders = {n for lemma in token.lemmas & set(self._role_heads) for n in self._role_heads[lemma]}
                 recent = [n for n in memory.person_counts if n in holders]
@@ -203,6 +211,9 @@ class SourceExtractor:
                 if recent:
                     mentions.append(_Mention(token.start, token.stop, (recent[-1],), "person", weak=True,
                                              first_token=i, last_token=i))
+        # a descriptor taken into a name's mention ("политолог" of "политолог Илья Ростов") is no mention of its own
+        mentions = [m for m in mentions if not any(o is not m and o.start <= m.start and m.end <= o.end
+                                                   and (o.end - o.start) > (m.end - m.start) for o in mentions)]
         return sorted(mentions, key=lambda m: m.start)
 
     @staticmethod
@@ -253,7 +264,8 @@ class SourceExtractor:
             if m.kind != "person" or m.weak:
                 continue
             i = m.first_token - 1
-            while i >= 0 and tokens[i].pos in ("ADJ", "NOUN", "PROPN") and m.first_token - i <= 6:
+            while i >= 0 and (tokens[i].pos in ("ADJ", "NOUN", "PROPN", "X") or tokens[i].text in "«»\"")\
+                    and m.first_token - i <= 9:
                 if tokens[i].lemmas & DESCRIPTORS:
                     while i > 0 and tokens[i - 1].pos == "ADJ":
                         i -= 1
@@ -264,66 +276,152 @@ class SourceExtractor:
 
     # -- attribution ------------------------------------------------------------------------------------------
 
-    def _is_source(self, m: _Mention, text: str, tokens: tuple[Token, ...], has_cue: bool) -> bool:
-        head = tokens[m.last_token] if m.kind == "person" and not m.weak else tokens[m.first_token]
-        before = tokens[m.first_token - 1] if m.first_token > 0 else None
-        before2 = tokens[m.first_token - 2] if m.first_token > 1 else None
-        if before is not None and before.lemmas & ACCORDING_TO and before2 is not None and before2.text.lower() == "по":
-            return True
-        if before is not None and before.lemmas & {"согласно"}:
-            return True
-        if ":" in text[m.end:m.end + 2] and m.first_token <= 1:
-            return True  # a headline "Кремль: …"
-        if not has_cue:
-            return False
-        if before is not None and before.text.lower() in ("в", "во") and head.case == "Loc":
-            return True  # "В Кремле заявили", "как сообщили в Белом доме"
-        return head.case == "Nom" or (m.weak and head.pos == "PRON" and head.text.lower() in ("он", "она", "они"))
+    @staticmethod
+    def _quoted(text: str, opened: bool) -> list[tuple[int, int]]:
+        """Character ranges inside quotation marks (the quoted words: a name there is not the one who speaks)."""
+        ranges, start = [], 0 if opened else None
+        for i, char in enumerate(text):
+            if start is None and char in "«„" or start is None and char == "\"":
+                start = i
+            elif start is not None and (char in "»“”" or char == "\"" and i != start):
+                ranges.append((start, i + 1))
+                start = None
+        if start is not None:
+            ranges.append((start, len(text)))
+        return ranges
 
-    def _attribute(self, text: str, analysis: Analysis, mentions: list[_Mention]) -> list[Source]:
+    def _attribute(self, text: str, analysis: Analysis, mentions: list[_Mention], opened: bool) -> list[Source]:
+        """The mentions that stand where a source stands, first the one who speaks, relayers last."""
         tokens = analysis.tokens
-        has_cue = any(t.lemmas & CUE_VERBS for t in tokens) or bool(re.search(r"\bпо (его|ее|её|их) \w+", text))
-        sources: list[Source] = []
-        seen = set()
-        for m in mentions:
-            if not self._is_source(m, text, tokens, has_cue):
+        quoted = self._quoted(text, opened)
+        outside = [m for m in mentions if not any(a <= m.start and m.end <= b for a, b in quoted)]
+        cues = [i for i, t in enumerate(tokens) if t.lemmas & CUE_VERBS and t.pos in ("VERB", "ADJ", "AUX")
+                and not any(a <= t.start < b for a, b in quoted)]
+        # the first "что", colon or quote after a cue opens what was said: names after it are its content
+        boundary = next((i for i, t in enumerate(tokens) if cues and i > cues[0]
+                         and (t.text.lower() in ("что", "чтобы") or t.text == ":")), len(tokens))
+        according = [m for m in outside if self._after_according_to(m, tokens)]
+        subjects: list[_Mention] = []
+        colon = text.find(":")
+        if 0 < colon < 40:  # a headline "Кремль: …", "Песков: Путин говорил…"
+            subjects = [m for m in outside if m.end <= colon and m.first_token <= 1][:1]
+        for cue in [] if subjects else cues:
+            inverted = cue > 0 and tokens[cue - 1].text in ",—–"  # "…, — сказал Песков", "…, заявил посол"
+            if cue > boundary and not inverted:
                 continue
+            candidates = [m for m in outside if m not in according]
+            before = [] if inverted else [
+                m for m in candidates if m.last_token < cue and self._subject_case(m, tokens)
+                and not any(t.text in ",;" for t in tokens[m.last_token + 1:cue])]
+            after = [m for m in candidates if 0 < m.first_token - cue <= 4 and self._subject_case(m, tokens)]
+            located = [m for m in candidates if m.first_token > 0 and abs(m.first_token - cue) <= 4
+                       and tokens[m.first_token - 1].text.lower() in ("в", "во") and tokens[m.first_token].case == "Loc"]
+            chosen = before[-1:] or after[:1] or located[:1]
+            if chosen:
+                subjects = self._with_conjuncts(chosen[0], candidates, tokens)
+                break
+        sources: list[Source] = []
+        for m in [*subjects, *[m for m in according if m not in subjects]]:
             for name in m.names:
-                if name in seen:
-                    continue
-                seen.add(name)
-                kind = "anonymous" if any(name == g.name for g in self.roles.anonymous) else m.kind
-                sources.append(Source(name, text[m.start:m.end], m.start, m.end, kind))
+                if name not in {s.name for s in sources}:
+                    kind = "anonymous" if any(name == g.name for g in self.roles.anonymous) else m.kind
+                    sources.append(Source(name, text[m.start:m.end], m.start, m.end, kind))
+        if subjects and according and len(sources) > len({n for m in subjects for n in m.names}):
+            # "По данным Кремля, Байден…": the institution after "по данным" relays the subject's words
+            relayer = sources[len({n for m in subjects for n in m.names})].name
+            sources = [replace(s, relayed_by=relayer) if s.name != relayer else s for s in sources
+                       if s.name != relayer]
         return sources
 
-    def _order(self, sources: list[Source], speaker: str | None, memory: _Article) -> list[Source]:
-        """The speaker class's source first; a same-side institution or official relays a president's words."""
-        if speaker is None:
-            return sources
-        wanted = {"putin": ("Владимир Путин",), "biden": ("Джо Байден",),
-                  "both": ()}.get(speaker)
-        if wanted:
-            main = next((s for s in sources if s.name == wanted[0]), None)
-            if main is None:  # "С российской стороны предложено…": the president, not named here
-                previous = next((s for s in memory.previous if s.name == wanted[0]), None)
-                main = Source(wanted[0], None, None, None, "person", previous.relayed_by if previous else None)
-            side = self.roles.side_of(wanted[0])
-            relayers = [s for s in sources if s.name != main.name and self.roles.side_of(s.name) == side]
+    @staticmethod
+    def _subject_case(m: _Mention, tokens: tuple[Token, ...]) -> bool:
+        head = tokens[m.last_token] if m.kind == "person" and not m.weak else tokens[m.first_token]
+        latin = head.case is None and bool(re.match(r"[A-Za-z]", head.text))  # "Reuters", "CNN": no case
+        return head.case == "Nom" or latin or head.text.lower() in ("он", "она", "они", "там")
+
+    @staticmethod
+    def _after_according_to(m: _Mention, tokens: tuple[Token, ...]) -> bool:
+        """"по словам X", "по данным X", "по оценкам отраслевых аналитиков", "согласно заявлению X"."""
+        i = m.first_token - 1
+        while i >= 0 and tokens[i].pos == "ADJ":
+            i -= 1
+        if i >= 0 and tokens[i].lemmas & {"согласно"}:
+            return True
+        if i >= 1 and tokens[i].lemmas & {"заявление", "сообщение", "изложение"} \
+                and tokens[i - 1].text.lower() in ("согласно", "в", "во"):
+            return True  # "согласно заявлению Белого дома", "говорится в сообщении Кремля"
+        return i >= 1 and bool(tokens[i].lemmas & ACCORDING_TO) and tokens[i - 1].text.lower() == "по" \
+            or (i >= 0 and tokens[i].text.lower() == "по" and m.weak and tokens[m.first_token].pos == "PRON")
+
+    @staticmethod
+    def _with_conjuncts(first: _Mention, mentions: list[_Mention], tokens: tuple[Token, ...]) -> list[_Mention]:
+        """"Путин и Байден": the mentions joined to the subject by "и", in the order of the text."""
+        def joined(a: _Mention, b: _Mention) -> bool:
+            return b.first_token == a.last_token + 2 and tokens[a.last_token + 1].text.lower() == "и"
+
+        group = [first]
+        for m in sorted(mentions, key=lambda m: -m.start):
+            if joined(m, group[0]):
+                group.insert(0, m)
+        for m in sorted(mentions, key=lambda m: m.start):
+            if joined(group[-1], m):
+                group.append(m)
+        return group
+
+    def _gate(self, sources: list[Source], speaker: str, memory: _Article, mentions: list[_Mention],
+              text: str) -> list[Source]:
+        """Sources that agree with the speaker class (GUIDELINES §9.1), the class's own source first.
+
+        A sentence whose class names someone the attribution missed takes that one from its mentions, else from
+        the previous sentence (a continued quote or argument), else without a mention.
+        """
+        continued = [replace(s, mention=None, start=None, end=None) for s in memory.previous]
+        if speaker in ("putin", "biden"):
+            wanted = "Владимир Путин" if speaker == "putin" else "Джо Байден"
+            main = next((s for s in sources if s.name == wanted), None)
+            named = next((m for m in mentions if m.names == (wanted,)), None)
+            if main is None and named is not None:  # "Ушаков сообщил, что Байден заверил…": Biden, relayed
+                main = Source(wanted, text[named.start:named.end], named.start, named.end, "person")
+            if main is None:  # "С российской стороны предложено…", a continued quote: the president, not named
+                previous = next((s for s in continued if s.name == wanted), None)
+                main = previous or Source(wanted, None, None, None, "person")
+            side = self.roles.side_of(wanted)
+            relayers = [s for s in sources if s.name != wanted and self.roles.side_of(s.name) == side]
             if relayers and main.relayed_by is None:
                 main = replace(main, relayed_by=relayers[0].name)
-            rest = [s for s in sources if s.name != main.name and s not in relayers]
-            return [main, *rest]
+            return [main, *[s for s in sources if s.name != wanted and s not in relayers]]
         if speaker == "both":
-            return sources if len(sources) >= 2 else [*sources, *[s for s in self._pair_sources(memory)
-                                                                   if s.name not in {x.name for x in sources}]]
-        side = {"russia_official": ("russia",), "us_official": ("us",), "other": ("other", None)}.get(speaker, ())
-        matching = [s for s in sources if self.roles.side_of(s.name) in side]
-        return [*matching, *[s for s in sources if s not in matching]]
+            people = [s for s in sources if s.type == "person" and s.name]
+            relayer = next((s.name for s in sources if s not in people), None)
+            if len(people) < 2:
+                pair = next((m for m in mentions if len(m.names) == 2), None)
+                if pair is not None:
+                    people = [Source(n, text[pair.start:pair.end], pair.start, pair.end, "person") for n in pair.names]
+                elif len(continued) >= 2 and all(s.type == "person" for s in continued[:2]):
+                    people = continued[:2]
+                else:
+                    relayer = relayer or (people[0].name if people else None)
+                    people = [Source(n, None, None, None, "person") for n in self._pair_names(memory, "сторона")]
+            if relayer:
+                people = [replace(s, relayed_by=s.relayed_by or relayer) for s in people]
+            return people
+        sides = {"russia_official": ("russia",), "us_official": ("us",)}.get(speaker, ("other", None))
+        matching = [s for s in sources if self.roles.side_of(s.name) in sides]
+        if matching:
+            return [*matching, *[s for s in sources if s not in matching]]
+        candidates = [m for m in mentions if not m.weak and self.roles.side_of(m.names[0]) in sides
+                      and sides != ("other", None)]
+        if candidates:  # "Белый дом впервые возложил…": the one body of the class the sentence names
+            m = candidates[0]
+            return [Source(m.names[0], text[m.start:m.end], m.start, m.end, m.kind), *sources]
+        if sources:
+            return sources
+        if continued and self.roles.side_of(continued[0].name) in sides:
+            return continued
+        return []
 
-    def _pair_sources(self, memory: _Article) -> list[Source]:
-        names = [s.name for s in memory.previous if s.type == "person"]
-        pair = names[:2] if len(names) >= 2 else ["Владимир Путин", "Джо Байден"]
-        return [Source(n, None, None, None, "person") for n in pair]
+    def _pair_names(self, memory: _Article, lemma: str) -> tuple[str, ...]:
+        return self._pair(Token(lemma, 0, 0, "NOUN", None, frozenset({lemma})), memory)
 
     # -- quote kind -------------------------------------------------------------------------------------------
 
@@ -356,17 +454,16 @@ class SourceExtractor:
         for number, (text, analysis) in enumerate(zip(sentences, self.analyzer.analyze(sentences))):
             speaker = speakers[number] if speakers is not None else None
             mentions = self._mentions(text, analysis, memory, day)
-            sources = self._attribute(text, analysis, mentions)
             continues = memory.quote_open or text.lstrip()[:1] in DASHES
+            sources = self._attribute(text, analysis, mentions, memory.quote_open)
             quote = self._quote_kind(text, memory)
             if speaker == "none":
                 sources = []
-            elif not sources and memory.previous and (speaker is not None or continues):
-                # a continued quote or argument: the previous sentence's sources, not named here
+            elif speaker is not None:
+                sources = self._gate(sources, speaker, memory, mentions, text)
+            elif not sources and continues and memory.previous:
+                # a continued quote: the previous sentence's sources, not named here
                 sources = [replace(s, mention=None, start=None, end=None) for s in memory.previous]
-            sources = self._order(sources, speaker, memory) if sources or speaker not in (None, "none") else sources
-            if speaker is not None and speaker != "none" and not sources:
-                sources = self._order([], speaker, memory)
             sources = self._relay_unnamed(text, sources, memory)
             self._remember(memory, mentions, sources)
             results.append(SentenceSources(tuple(sources), quote if sources else "none"))
