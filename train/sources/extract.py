@@ -33,7 +33,7 @@ CUE_VERBS = frozenset("""
 охарактеризовать поручить распорядиться потребовать вспомнить обменяться затронуть апеллировать остановиться
 объяснить объяснять жаловаться намерен намереваться рассчитывать ждать ожидать отреагировать реагировать
 перечислить повторить повторять обозначить сойтись отказаться отвергнуть обращать ответить счесть согласный
-опубликовать отнестись
+опубликовать отнестись исключать хотеть
 """.split())
 # "по словам X", "по данным X": the genitive after them is the source (or its relayer).
 ACCORDING_TO = frozenset("слово данные мнение оценка информация версия расчёт расчет сведение".split())
@@ -46,6 +46,9 @@ DESCRIPTORS = frozenset("""
 американист исследователь сотрудник помощник советник пресс-секретарь представитель замминистра заместитель
 генсек секретарь президент госсекретарь замглавы партнёр партнер коллега
 """.split())
+# A bare noun that stands for the person last named ("— отметил дипломат", "Президент подчеркнул").
+GENERIC_PERSON = frozenset("дипломат министр глава замминистра посол президент госсекретарь помощник".split())
+CLAUSE_WORDS = frozenset("что чтобы который которая которое которые которого которой которых которым".split())
 SINGULAR_EXPERT = frozenset("эксперт аналитик политолог историк специалист экономист собеседник".split())
 QUOTE_OPEN = "«„“\""
 DASHES = "—–"
@@ -77,6 +80,8 @@ class _Article:
     person_counts: Counter = field(default_factory=Counter)
     previous: tuple[Source, ...] = ()
     last_person: str | None = None
+    person_order: list[str] = field(default_factory=list)  # people named, in the order of the text
+    article_counts: Counter = field(default_factory=Counter)  # people named anywhere in the article
     last_expert: str | None = None  # the last named person not in the roles table
     quote_open: bool = False
 
@@ -185,7 +190,7 @@ class SourceExtractor:
             if i in covered:
                 continue
             word = token.text.lower()
-            if word in PRONOUNS and token.pos == "PRON" and memory.previous:
+            if word in PRONOUNS and token.pos in ("PRON", "DET") and memory.previous:
                 names = self._pronoun(PRONOUNS[word], memory)
                 if names:
                     kind = next((s.type for s in memory.previous if s.name == names[0]), "person")
@@ -201,15 +206,15 @@ class SourceExtractor:
                 last = i + 1 if i + 1 < len(tokens) and tokens[i + 1].lemmas & {"государство"} else i
                 mentions.append(_Mention(token.start, tokens[last].stop, self._pair(token, memory), "person",
                                          weak=True, first_token=i, last_token=last))
-            elif token.pos == "NOUN" and token.lemmas & set(self._role_heads) and memory.last_person \
+            elif token.pos in ("NOUN", "PROPN") and memory.last_person \
+                    and token.lemmas & (set(self._role_heads) | GENERIC_PERSON) \
                     and not (i + 1 < len(tokens) and tokens[i + 1].text[:1].isupper()):
-                # a bare role noun ("Замминистра назвал…", "Госсекретарь добавил…"): the last person who holds it
-                holders = {n for lemma in token.lemmas & set(self._role_heads) for n in self._role_heads[lemma]}
-                recent = [n for n in memory.person_counts if n in holders]
-                if memory.last_person in holders:
-                    recent = [memory.last_person]
-                if recent:
-                    mentions.append(_Mention(token.start, token.stop, (recent[-1],), "person", weak=True,
+                # a bare role noun ("Замминистра назвал…", "— отметил дипломат"): the last person named who holds it
+                holders = {n for lemma in token.lemmas for n in self._role_heads.get(lemma, ())}
+                name = memory.last_person if memory.last_person in holders or token.lemmas & GENERIC_PERSON \
+                    else next((n for n in reversed(memory.person_order) if n in holders), None)
+                if name:
+                    mentions.append(_Mention(token.start, token.stop, (name,), "person", weak=True,
                                              first_token=i, last_token=i))
         # a descriptor taken into a name's mention ("политолог" of "политолог Илья Ростов") is no mention of its own
         mentions = [m for m in mentions if not any(o is not m and o.start <= m.start and m.end <= o.end
@@ -226,9 +231,8 @@ class SourceExtractor:
     def _person_name(self, first: str | None, last: str | None, normal: str, memory: _Article) -> str:
         if first and last:
             return f"{first} {last}"
-        if last and last in memory.full_names:
-            return memory.full_names[last]
-        return normal
+        single = last or first or normal
+        return memory.full_names.get(single, memory.full_names.get(normal, normal))
 
     @staticmethod
     def _pronoun(number: str, memory: _Article) -> tuple[str, ...]:
@@ -242,9 +246,9 @@ class SourceExtractor:
         presidents = ("Владимир Путин", "Джо Байден")
         if token.lemmas & {"президент", "лидер", "глава"}:
             return presidents
-        russian = [n for n, _ in memory.person_counts.most_common() if self.roles.side_of(n) == "russia"]
-        foreign = [n for n, _ in memory.person_counts.most_common() if self.roles.side_of(n) in ("us", "other")
-                   and self.roles.is_person(n)]
+        ranked = sorted(memory.article_counts, key=lambda n: (-memory.article_counts[n], n not in presidents))
+        russian = [n for n in ranked if self.roles.side_of(n) == "russia" and self.roles.is_person(n)]
+        foreign = [n for n in ranked if self.roles.side_of(n) in ("us", "other") and self.roles.is_person(n)]
         if russian and foreign:
             return russian[0], foreign[0]
         return presidents
@@ -264,7 +268,7 @@ class SourceExtractor:
             if m.kind != "person" or m.weak:
                 continue
             i = m.first_token - 1
-            while i >= 0 and (tokens[i].pos in ("ADJ", "NOUN", "PROPN", "X") or tokens[i].text in "«»\"")\
+            while i >= 0 and (tokens[i].pos in ("ADJ", "NOUN", "PROPN", "X", "ADP") or tokens[i].text in "«»\"")\
                     and m.first_token - i <= 9:
                 if tokens[i].lemmas & DESCRIPTORS:
                     while i > 0 and tokens[i - 1].pos == "ADJ":
@@ -290,8 +294,10 @@ class SourceExtractor:
             ranges.append((start, len(text)))
         return ranges
 
-    def _attribute(self, text: str, analysis: Analysis, mentions: list[_Mention], opened: bool) -> list[Source]:
-        """The mentions that stand where a source stands, first the one who speaks, relayers last."""
+    def _attribute(self, text: str, analysis: Analysis, mentions: list[_Mention],
+                   opened: bool) -> tuple[list[Source], list[Source]]:
+        """(sources, relayers): the mentions that stand where a source stands, the one who speaks first; and
+        those that only relay the speaker's words ("По данным Кремля, Байден…"), already in its relayed_by."""
         tokens = analysis.tokens
         quoted = self._quoted(text, opened)
         outside = [m for m in mentions if not any(a <= m.start and m.end <= b for a, b in quoted)]
@@ -312,11 +318,13 @@ class SourceExtractor:
             candidates = [m for m in outside if m not in according]
             before = [] if inverted else [
                 m for m in candidates if m.last_token < cue and self._subject_case(m, tokens)
-                and not any(t.text in ",;" for t in tokens[m.last_token + 1:cue])]
-            after = [m for m in candidates if 0 < m.first_token - cue <= 4 and self._subject_case(m, tokens)]
+                and not self._clause_between(tokens, m.last_token + 1, cue)]
+            after = [m for m in candidates if 0 < m.first_token - cue <= 4 and self._subject_case(m, tokens)
+                     and not self._clause_between(tokens, cue + 1, m.first_token)]
             located = [m for m in candidates if m.first_token > 0 and abs(m.first_token - cue) <= 4
-                       and tokens[m.first_token - 1].text.lower() in ("в", "во") and tokens[m.first_token].case == "Loc"]
-            chosen = before[-1:] or after[:1] or located[:1]
+                       and tokens[m.first_token - 1].text.lower() in ("в", "во") and tokens[m.first_token].case == "Loc"
+                       and not self._clause_between(tokens, min(cue, m.first_token), max(cue, m.first_token))]
+            chosen = before[-1:] or [m for m in located if m.first_token < cue][-1:] or after[:1] or located[:1]
             if chosen:
                 subjects = self._with_conjuncts(chosen[0], candidates, tokens)
                 break
@@ -326,18 +334,25 @@ class SourceExtractor:
                 if name not in {s.name for s in sources}:
                     kind = "anonymous" if any(name == g.name for g in self.roles.anonymous) else m.kind
                     sources.append(Source(name, text[m.start:m.end], m.start, m.end, kind))
-        if subjects and according and len(sources) > len({n for m in subjects for n in m.names}):
+        speaking = len({n for m in subjects for n in m.names})
+        if subjects and len(sources) > speaking:
             # "По данным Кремля, Байден…": the institution after "по данным" relays the subject's words
-            relayer = sources[len({n for m in subjects for n in m.names})].name
-            sources = [replace(s, relayed_by=relayer) if s.name != relayer else s for s in sources
-                       if s.name != relayer]
-        return sources
+            relayers = sources[speaking:]
+            return [replace(s, relayed_by=relayers[0].name) for s in sources[:speaking]], relayers
+        return sources, []
+
+    @staticmethod
+    def _clause_between(tokens: tuple[Token, ...], start: int, stop: int) -> bool:
+        """A "что", "который", colon or another verb of saying between two tokens: they are in different clauses."""
+        return any(t.text.lower() in CLAUSE_WORDS or t.text in ":;" or t.lemmas & CUE_VERBS and t.pos == "VERB"
+                   for t in tokens[start:stop])
 
     @staticmethod
     def _subject_case(m: _Mention, tokens: tuple[Token, ...]) -> bool:
         head = tokens[m.last_token] if m.kind == "person" and not m.weak else tokens[m.first_token]
         latin = head.case is None and bool(re.match(r"[A-Za-z]", head.text))  # "Reuters", "CNN": no case
-        return head.case == "Nom" or latin or head.text.lower() in ("он", "она", "они", "там")
+        initial_role = m.weak and m.first_token == 0 and head.case is None  # "Замминистра назвал…"
+        return head.case == "Nom" or latin or initial_role or head.text.lower() in ("он", "она", "они", "там")
 
     @staticmethod
     def _after_according_to(m: _Mention, tokens: tuple[Token, ...]) -> bool:
@@ -350,8 +365,9 @@ class SourceExtractor:
         if i >= 1 and tokens[i].lemmas & {"заявление", "сообщение", "изложение"} \
                 and tokens[i - 1].text.lower() in ("согласно", "в", "во"):
             return True  # "согласно заявлению Белого дома", "говорится в сообщении Кремля"
-        return i >= 1 and bool(tokens[i].lemmas & ACCORDING_TO) and tokens[i - 1].text.lower() == "по" \
-            or (i >= 0 and tokens[i].text.lower() == "по" and m.weak and tokens[m.first_token].pos == "PRON")
+        if i >= 0 and tokens[i].text.lower() == "по" and m.last_token + 1 < len(tokens):
+            return bool(tokens[m.last_token + 1].lemmas & ACCORDING_TO)  # "По его словам"
+        return i >= 1 and bool(tokens[i].lemmas & ACCORDING_TO) and tokens[i - 1].text.lower() == "по"
 
     @staticmethod
     def _with_conjuncts(first: _Mention, mentions: list[_Mention], tokens: tuple[Token, ...]) -> list[_Mention]:
@@ -368,8 +384,8 @@ class SourceExtractor:
                 group.append(m)
         return group
 
-    def _gate(self, sources: list[Source], speaker: str, memory: _Article, mentions: list[_Mention],
-              text: str) -> list[Source]:
+    def _gate(self, sources: list[Source], relayers: list[Source], speaker: str, memory: _Article,
+              mentions: list[_Mention], text: str) -> list[Source]:
         """Sources that agree with the speaker class (GUIDELINES §9.1), the class's own source first.
 
         A sentence whose class names someone the attribution missed takes that one from its mentions, else from
@@ -409,6 +425,9 @@ class SourceExtractor:
         matching = [s for s in sources if self.roles.side_of(s.name) in sides]
         if matching:
             return [*matching, *[s for s in sources if s not in matching]]
+        relaying = [s for s in relayers if self.roles.side_of(s.name) in sides]
+        if relaying:  # "По данным CNN, Вашингтон хотел…" under `other`: the outlet is the source
+            return relaying
         candidates = [m for m in mentions if not m.weak and self.roles.side_of(m.names[0]) in sides
                       and sides != ("other", None)]
         if candidates:  # "Белый дом впервые возложил…": the one body of the class the sentence names
@@ -450,17 +469,19 @@ class SourceExtractor:
         """Sources and quote kind per sentence; `speakers` (gold or predicted) gate and order them when given."""
         day = _parse_day(date)
         memory = _Article()
+        analyses = self.analyzer.analyze(sentences)
+        memory.article_counts = self._article_people(analyses, day)
         results = []
-        for number, (text, analysis) in enumerate(zip(sentences, self.analyzer.analyze(sentences))):
+        for number, (text, analysis) in enumerate(zip(sentences, analyses)):
             speaker = speakers[number] if speakers is not None else None
             mentions = self._mentions(text, analysis, memory, day)
             continues = memory.quote_open or text.lstrip()[:1] in DASHES
-            sources = self._attribute(text, analysis, mentions, memory.quote_open)
+            sources, relayers = self._attribute(text, analysis, mentions, memory.quote_open)
             quote = self._quote_kind(text, memory)
             if speaker == "none":
                 sources = []
             elif speaker is not None:
-                sources = self._gate(sources, speaker, memory, mentions, text)
+                sources = self._gate(sources, relayers, speaker, memory, mentions, text)
             elif not sources and continues and memory.previous:
                 # a continued quote: the previous sentence's sources, not named here
                 sources = [replace(s, mention=None, start=None, end=None) for s in memory.previous]
@@ -468,6 +489,15 @@ class SourceExtractor:
             self._remember(memory, mentions, sources)
             results.append(SentenceSources(tuple(sources), quote if sources else "none"))
         return results
+
+    def _article_people(self, analyses: list[Analysis], day: dt.date | None) -> Counter:
+        """How often the article names each person: who "Стороны" are depends on the whole article."""
+        counts: Counter = Counter()
+        for analysis in analyses:
+            names = {name for _, _, name, kind in self._match_phrases(analysis.tokens, day) if kind in ("person", "role")}
+            names |= {f"{e.first} {e.last}" for e in analysis.entities if e.type == "PER" and e.first and e.last}
+            counts.update(names)
+        return counts
 
     def _relay_unnamed(self, text: str, sources: list[Source], memory: _Article) -> list[Source]:
         """"— сказано в сообщении", "— рассказали в пресс-службе": the body that relayed the article's last readout."""
@@ -486,6 +516,7 @@ class SourceExtractor:
                     continue
                 memory.person_counts[name] += 1
                 memory.last_person = name
+                memory.person_order.append(name)
                 parts = name.split()
                 if len(parts) == 2:
                     memory.full_names[parts[1]] = name
