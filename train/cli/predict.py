@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-sentences", type=int, default=2048,
                         help="sentences tagged together; a kill loses at most this chunk")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--roles", help="your roles table, merged over train/sources/roles.yaml (as sources.roles)")
+    parser.add_argument("--no-sources", action="store_true", help="skip the named sources and quote kinds")
     return parser
 
 
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         check_output(args.inputs, args.out, args.resume, args.overwrite)
         fmt = output_format(args.out, args.format)
         tagger = Tagger.from_pretrained(args.model, device=args.device, int8=args.int8, num_threads=args.threads,
-                                        batch_size=args.batch_size)
+                                        batch_size=args.batch_size, sources=not args.no_sources, roles=args.roles)
         result = predict_files(tagger, args.inputs, args.out, fmt, resume=args.resume, overwrite=args.overwrite,
                                chunk_sentences=args.chunk_sentences, progress=not args.quiet)
     except UserError as e:

@@ -469,7 +469,7 @@ class SourceExtractor:
         """Sources and quote kind per sentence; `speakers` (gold or predicted) gate and order them when given."""
         day = _parse_day(date)
         memory = _Article()
-        analyses = self.analyzer.analyze(sentences)
+        analyses = self.analyzer.analyze_article(tuple(sentences))
         memory.article_counts = self._article_people(analyses, day)
         results = []
         for number, (text, analysis) in enumerate(zip(sentences, analyses)):

@@ -86,6 +86,10 @@ class Analyzer:
     def lemmas(self, word: str) -> frozenset[str]:
         return frozenset(p.normal_form for p in self.vocab.parse(word.lower()))
 
+    @lru_cache(maxsize=256)  # an article measured under several gates is analysed once
+    def analyze_article(self, texts: tuple[str, ...]) -> tuple[Analysis, ...]:
+        return tuple(self.analyze(list(texts)))
+
     def analyze(self, texts: list[str]) -> list[Analysis]:
         """One analysis per sentence. The sentences go through the models as one document (one line each):
         slovnet runs batches, which is several times faster than a document per sentence."""
