@@ -70,6 +70,7 @@ class _Mention:
     weak: bool = False  # a place, pronoun or collective: a source only where a source stands, never by default
     first_token: int = 0
     last_token: int = 0
+    head_token: int | None = None  # the word whose case tells the role in the clause; None: the first word
 
 
 @dataclass
@@ -157,7 +158,8 @@ class SourceExtractor:
                 if memory.last_expert:
                     name, mention_kind = memory.last_expert, "person"
             mentions.append(_Mention(tokens[first].start, tokens[last].stop, (name,), mention_kind, weak=place,
-                                     first_token=first, last_token=last))
+                                     first_token=first, last_token=last,
+                                     head_token=last if kind == "person" else None))
             covered.update(range(first, last + 1))
         for entity in analysis.entities:
             first, last = index.get(entity.start), None
@@ -174,11 +176,12 @@ class SourceExtractor:
                     for m in known:
                         m.start, m.end = min(m.start, entity.start), max(m.end, entity.stop)
                         m.first_token, m.last_token = min(m.first_token, first), max(m.last_token, last)
+                        m.head_token = m.last_token
                     continue
                 if overlapping:
                     continue
                 mentions.append(_Mention(entity.start, entity.stop, (name,), "person", first_token=first,
-                                         last_token=last))
+                                         last_token=last, head_token=last))
                 covered.update(range(first, last + 1))
             elif entity.type == "ORG" and not overlapping:
                 mentions.append(_Mention(entity.start, entity.stop, (entity.normal,), "organization",
@@ -323,7 +326,7 @@ class SourceExtractor:
                      and not self._clause_between(tokens, cue + 1, m.first_token)]
             located = [m for m in candidates if m.first_token > 0 and abs(m.first_token - cue) <= 4
                        and tokens[m.first_token - 1].text.lower() in ("в", "во") and tokens[m.first_token].case == "Loc"
-                       and not self._clause_between(tokens, min(cue, m.first_token), max(cue, m.first_token))]
+                       and not self._clause_between(tokens, min(cue, m.first_token) + 1, max(cue, m.first_token))]
             chosen = before[-1:] or [m for m in located if m.first_token < cue][-1:] or after[:1] or located[:1]
             if chosen:
                 subjects = self._with_conjuncts(chosen[0], candidates, tokens)
@@ -349,7 +352,7 @@ class SourceExtractor:
 
     @staticmethod
     def _subject_case(m: _Mention, tokens: tuple[Token, ...]) -> bool:
-        head = tokens[m.last_token] if m.kind == "person" and not m.weak else tokens[m.first_token]
+        head = tokens[m.first_token if m.head_token is None else m.head_token]
         latin = head.case is None and bool(re.match(r"[A-Za-z]", head.text))  # "Reuters", "CNN": no case
         initial_role = m.weak and m.first_token == 0 and head.case is None  # "Замминистра назвал…"
         return head.case == "Nom" or latin or initial_role or head.text.lower() in ("он", "она", "они", "там")
@@ -482,13 +485,22 @@ class SourceExtractor:
                 sources = []
             elif speaker is not None:
                 sources = self._gate(sources, relayers, speaker, memory, mentions, text)
-            elif not sources and continues and memory.previous:
-                # a continued quote: the previous sentence's sources, not named here
-                sources = [replace(s, mention=None, start=None, end=None) for s in memory.previous]
+            elif continues and memory.previous and (not sources or self._only_relays(sources, memory)):
+                # a continued quote: the previous sentence's sources, not named here ("— Поэтому…, — отметили в
+                # Кремле": the Kremlin relays the president of the sentence before)
+                relayer = sources[0].name if sources else None
+                sources = [replace(s, mention=None, start=None, end=None, relayed_by=relayer or s.relayed_by)
+                           for s in memory.previous]
             sources = self._relay_unnamed(text, sources, memory)
             self._remember(memory, mentions, sources)
             results.append(SentenceSources(tuple(sources), quote if sources else "none"))
         return results
+
+    def _only_relays(self, sources: list[Source], memory: _Article) -> bool:
+        """An institution where the previous sentence quoted a person of its side: it relays that person."""
+        previous = memory.previous[0]
+        return all(s.type == "organization" for s in sources) and previous.type == "person" \
+            and self.roles.side_of(previous.name) == self.roles.side_of(sources[0].name)
 
     def _article_people(self, analyses: list[Analysis], day: dt.date | None) -> Counter:
         """How often the article names each person: who "Стороны" are depends on the whole article."""
