@@ -129,3 +129,13 @@ def test_source_scores_on_known_cases():
     assert scores.quote_accuracy == pytest.approx(0.5)
     assert scores.first_source_accuracy == pytest.approx(2 / 3) and scores.attributed == 3
     assert scores.none_without_source == 0.0 and scores.unattributed == 1
+
+
+def test_an_uncertain_speaker_class_needs_evidence_of_its_own():
+    uncertain = SourceExtractor(load_roles(), min_confidence=0.5)
+    sentences = ["Переговоры продолжались около двух часов.", "Песков заявил, что переговоры прошли хорошо."]
+    sure = uncertain.extract(sentences, ["putin", "russia_official"], confidences=[0.9, 0.9])
+    assert names(sure[0]) == ["Владимир Путин"]  # a confident class alone gives its source
+    unsure = uncertain.extract(sentences, ["putin", "russia_official"], confidences=[0.3, 0.3])
+    assert names(unsure[0]) == [] and unsure[0].quote == "none"
+    assert names(unsure[1]) == ["Дмитрий Песков"]  # attributed in the sentence itself

@@ -18,7 +18,7 @@ from train.config import DEFAULT_CONFIG, load_config
 from train.data.build import labelled_examples
 from train.errors import UserError, exit_with
 from train.logs import setup_command_logging
-from train.sources.extract import SourceExtractor
+from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SourceExtractor
 from train.sources.measure import articles_of, extract_all, leave_event_out_speakers, measure
 from train.sources.roles import load_roles
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         examples = labelled_examples(config.data)
         roles = load_roles(config.sources.roles)
         extractor = SourceExtractor(roles)
+        gated = SourceExtractor(roles, min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)  # as the Tagger runs it
         articles = articles_of(examples)
         if args.model:
             from train.modeling.tagger import Tagger
@@ -47,13 +48,16 @@ def main(argv: list[str] | None = None) -> int:
             tagger = Tagger.from_pretrained(args.model, sources=False)
             tagged = tagger.tag_sentences([[r["text"] for r in rows] for rows in articles])
             predicted = {r["id"]: t["speaker"] for rows, ts in zip(articles, tagged) for r, t in zip(rows, ts)}
-            how = f"predicted by {args.model}"
+            confidence = {r["id"]: max(t["speaker_scores"].values()) for rows, ts in zip(articles, tagged)
+                          for r, t in zip(rows, ts)}
+            how = f"predicted by {Path(args.model).name}"
         else:
-            predicted = leave_event_out_speakers(examples)
+            predicted, confidence = leave_event_out_speakers(examples)
             how = "predicted (TF-IDF, leave-event-out)"
         results = [
             *measure(examples, extract_all(extractor, articles, lambda r: r["speaker"]), "gold speakers"),
-            *measure(examples, extract_all(extractor, articles, lambda r: predicted[r["id"]]), how),
+            *measure(examples, extract_all(gated, articles, lambda r: predicted[r["id"]], lambda r: confidence[r["id"]]),
+                     how),
             *measure(examples, extract_all(extractor, articles, None), "no gate"),
         ]
     except UserError as e:

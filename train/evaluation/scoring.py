@@ -27,7 +27,7 @@ from train.evaluation.metrics import headline, score_predictions
 from train.modeling.checkpoint import Checkpoint, write_json
 from train.modeling.inference import apply_thresholds, predict_probabilities
 from train.sources.evaluation import SourceEvaluation, evaluate_sources
-from train.sources.extract import SentenceSources, SourceExtractor
+from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SentenceSources, SourceExtractor
 from train.sources.roles import load_roles
 from train.sources.schema import Source, sources_from_record
 
@@ -231,8 +231,9 @@ def score_sources(data: LabelledData, predictions: Predictions) -> tuple[SourceE
     table of its own: the table is data about the world, not something a run learns)."""
     speakers = [data.scheme.decode_speaker(int(i)) for i in predictions.speaker_pred]
     gold_speakers = [data.scheme.decode_speaker(int(i)) for i in data.speaker_gold]
-    return evaluate_sources(SourceExtractor(load_roles()), data.articles, data.texts, speakers, data.source_gold,
-                            data.quote_gold, gold_speakers, data.kinds)
+    extractor = SourceExtractor(load_roles(), min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)  # as the Tagger's
+    return evaluate_sources(extractor, data.articles, data.texts, speakers, predictions.speaker_probs.max(axis=1).tolist(),
+                            data.source_gold, data.quote_gold, gold_speakers, data.kinds)
 
 
 def write_results(result: dict, out: Path) -> None:

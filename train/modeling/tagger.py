@@ -13,7 +13,7 @@ from train.data.segment import article_contexts, split_sentences
 from train.errors import UsageError
 from train.modeling.checkpoint import open_checkpoint
 from train.modeling.inference import apply_thresholds, predict_probabilities
-from train.sources.extract import SourceExtractor
+from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SourceExtractor
 from train.sources.roles import load_roles
 
 SCORE_DECIMALS = 4
@@ -63,7 +63,8 @@ class Tagger:
             model = model.to(torch.bfloat16)
         if int8:
             model = quantize_int8(model)
-        return cls(model, tokenizer, batch_size, SourceExtractor(load_roles(roles)) if sources else None)
+        extractor = SourceExtractor(load_roles(roles), min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)
+        return cls(model, tokenizer, batch_size, extractor if sources else None)
 
     def predict(self, texts: list[str] | str) -> list[list[dict]]:
         """One list of sentence dicts per article (a single string is one article)."""
@@ -86,7 +87,8 @@ class Tagger:
         for sentences in articles:
             tagged = []
             speakers = [self.speakers[i] for i in speaker_ids[row:row + len(sentences)]]
-            found = self.sources.extract(sentences, speakers) if self.sources else None
+            confidences = speaker_probs[row:row + len(sentences)].max(axis=1).tolist()
+            found = self.sources.extract(sentences, speakers, confidences=confidences) if self.sources else None
             for index, text in enumerate(sentences):
                 tagged.append({
                     "index": index,

@@ -20,23 +20,25 @@ class SourceEvaluation:
         return asdict(self)
 
 
-def sources_by_article(extractor: SourceExtractor, articles: list[str], texts: list[str],
-                       speakers: list[str]) -> list[SentenceSources]:
+def sources_by_article(extractor: SourceExtractor, articles: list[str], texts: list[str], speakers: list[str],
+                       confidences: list[float] | None = None) -> list[SentenceSources]:
     """The extractor's output for sentences in article order (each article's sentences consecutive)."""
     results: list[SentenceSources] = []
     position = 0
     for _, group in groupby(articles):
         n = len(list(group))
-        results.extend(extractor.extract(texts[position:position + n], speakers[position:position + n]))
+        part = slice(position, position + n)
+        results.extend(extractor.extract(texts[part], speakers[part],
+                                         confidences=confidences[part] if confidences is not None else None))
         position += n
     return results
 
 
 def evaluate_sources(extractor: SourceExtractor, articles: list[str], texts: list[str], speakers: list[str],
-                     gold: list[tuple[Source, ...]], quotes: list[str], gold_speakers: list[str],
-                     kinds: list[str] | None) -> tuple[SourceEvaluation, list[SentenceSources]]:
+                     confidences: list[float], gold: list[tuple[Source, ...]], quotes: list[str],
+                     gold_speakers: list[str], kinds: list[str] | None) -> tuple[SourceEvaluation, list[SentenceSources]]:
     """Scores overall and per source kind, and the predicted sources of every sentence."""
-    found = sources_by_article(extractor, articles, texts, speakers)
+    found = sources_by_article(extractor, articles, texts, speakers, confidences)
 
     def scores(rows: list[int]) -> SourceScores:
         return score_sources([gold[i] for i in rows], [quotes[i] for i in rows], [gold_speakers[i] for i in rows],

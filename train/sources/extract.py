@@ -50,6 +50,9 @@ DESCRIPTORS = frozenset("""
 GENERIC_PERSON = frozenset("дипломат министр глава замминистра посол президент госсекретарь помощник".split())
 CLAUSE_WORDS = frozenset("что чтобы который которая которое которые которого которой которых которым".split())
 SINGULAR_EXPERT = frozenset("эксперт аналитик политолог историк специалист экономист собеседник".split())
+# Below this probability a predicted speaker class is no evidence on its own that the sentence quotes anyone:
+# chosen on the authored articles a tagger trained without them had not seen (README, "Named sources").
+PREDICTED_SPEAKER_MIN_CONFIDENCE = 0.5
 QUOTE_OPEN = "«„“\""
 DASHES = "—–"
 FIRST_PERSON = re.compile(r"(?<!\w)(мы|нам|нас|наш\w*|я|меня|мне)(?!\w)", re.IGNORECASE)
@@ -90,8 +93,9 @@ class _Article:
 class SourceExtractor:
     """`extract(sentences, speakers)`: the sources and quote kind of every sentence of one article."""
 
-    def __init__(self, roles: RolesTable, analyzer: Analyzer | None = None):
+    def __init__(self, roles: RolesTable, analyzer: Analyzer | None = None, min_confidence: float = 0.0):
         self.roles = roles
+        self.min_confidence = min_confidence
         self.analyzer = analyzer or shared_analyzer()
         self._phrases: list[tuple[tuple[frozenset[str], ...], str, str]] = []  # (lemma sets, name, kind)
         self._role_heads: dict[str, list[str]] = {}  # a role's first lemma -> the people whose roles start with it
@@ -388,7 +392,7 @@ class SourceExtractor:
         return group
 
     def _gate(self, sources: list[Source], relayers: list[Source], speaker: str, memory: _Article,
-              mentions: list[_Mention], text: str) -> list[Source]:
+              mentions: list[_Mention], text: str, may_continue: bool) -> list[Source]:
         """Sources that agree with the speaker class (GUIDELINES §9.1), the class's own source first.
 
         A sentence whose class names someone the attribution missed takes that one from its mentions, else from
@@ -425,12 +429,14 @@ class SourceExtractor:
                 people = [replace(s, relayed_by=s.relayed_by or relayer) for s in people]
             return people
         sides = {"russia_official": ("russia",), "us_official": ("us",)}.get(speaker, ("other", None))
+        # "По словам министра, Киев…", "По данным CNN, Вашингтон…": for an official or a third party the one
+        # after "по словам" is the source and what follows is what they said (a president's words are relayed)
+        relaying = [replace(s, relayed_by=None) for s in relayers if self.roles.side_of(s.name) in sides]
+        if relaying:
+            return relaying
         matching = [s for s in sources if self.roles.side_of(s.name) in sides]
         if matching:
             return [*matching, *[s for s in sources if s not in matching]]
-        relaying = [s for s in relayers if self.roles.side_of(s.name) in sides]
-        if relaying:  # "По данным CNN, Вашингтон хотел…" under `other`: the outlet is the source
-            return relaying
         candidates = [m for m in mentions if not m.weak and self.roles.side_of(m.names[0]) in sides
                       and sides != ("other", None)]
         if candidates:  # "Белый дом впервые возложил…": the one body of the class the sentence names
@@ -438,8 +444,8 @@ class SourceExtractor:
             return [Source(m.names[0], text[m.start:m.end], m.start, m.end, m.kind), *sources]
         if sources:
             return sources
-        if continued and self.roles.side_of(continued[0].name) in sides:
-            return continued
+        if may_continue and continued and self.roles.side_of(continued[0].name) in sides:
+            return continued  # the official or body the previous sentence quoted goes on
         return []
 
     def _pair_names(self, memory: _Article, lemma: str) -> tuple[str, ...]:
@@ -467,9 +473,14 @@ class SourceExtractor:
 
     # -- the article ------------------------------------------------------------------------------------------
 
-    def extract(self, sentences: list[str], speakers: list[str] | None = None,
-                date: str | None = None) -> list[SentenceSources]:
-        """Sources and quote kind per sentence; `speakers` (gold or predicted) gate and order them when given."""
+    def extract(self, sentences: list[str], speakers: list[str] | None = None, date: str | None = None,
+                confidences: list[float] | None = None) -> list[SentenceSources]:
+        """Sources and quote kind per sentence; `speakers` (gold or predicted) gate and order them when given.
+
+        With `confidences` (the predicted speaker's probability), a sentence whose class is uncertain
+        (below `self.min_confidence`) gets sources only on evidence of its own: an attributed mention or a
+        continued quote, never from the class alone.
+        """
         day = _parse_day(date)
         memory = _Article()
         analyses = self.analyzer.analyze_article(tuple(sentences))
@@ -481,10 +492,11 @@ class SourceExtractor:
             continues = memory.quote_open or text.lstrip()[:1] in DASHES
             sources, relayers = self._attribute(text, analysis, mentions, memory.quote_open)
             quote = self._quote_kind(text, memory)
-            if speaker == "none":
+            uncertain = confidences is not None and confidences[number] < self.min_confidence
+            if speaker == "none" or uncertain and not sources and not continues:
                 sources = []
             elif speaker is not None:
-                sources = self._gate(sources, relayers, speaker, memory, mentions, text)
+                sources = self._gate(sources, relayers, speaker, memory, mentions, text, continues or not uncertain)
             elif continues and memory.previous and (not sources or self._only_relays(sources, memory)):
                 # a continued quote: the previous sentence's sources, not named here ("— Поэтому…, — отметили в
                 # Кремле": the Kremlin relays the president of the sentence before)

@@ -35,23 +35,25 @@ def articles_of(examples: list[dict]) -> list[list[dict]]:
     return [sorted(rows, key=lambda r: r["index"]) for rows in by_article.values()]
 
 
-def extract_all(extractor: SourceExtractor, articles: list[list[dict]],
-                speakers: Callable[[dict], str] | None) -> dict[str, SentenceSources]:
-    """The extractor's output for every sentence, by example id; `speakers(example)` gives its gate."""
+def extract_all(extractor: SourceExtractor, articles: list[list[dict]], speakers: Callable[[dict], str] | None,
+                confidences: Callable[[dict], float] | None = None) -> dict[str, SentenceSources]:
+    """The extractor's output for every sentence, by example id; `speakers(example)` gives its gate and
+    `confidences(example)` the predicted class's probability."""
     found = {}
     for rows in articles:
         gates = [speakers(r) for r in rows] if speakers else None
-        for row, result in zip(rows, extractor.extract([r["text"] for r in rows], gates, rows[0].get("date"))):
+        sure = [confidences(r) for r in rows] if confidences else None
+        for row, result in zip(rows, extractor.extract([r["text"] for r in rows], gates, rows[0].get("date"), sure)):
             found[row["id"]] = result
     return found
 
 
-def leave_event_out_speakers(examples: list[dict]) -> dict[str, str]:
+def leave_event_out_speakers(examples: list[dict]) -> tuple[dict[str, str], dict[str, float]]:
     """Speaker classes predicted for every sentence by TF-IDF + logistic regression (the baseline's speaker
     head) trained without the sentence's event family: a cheap stand-in for a tagger that never saw the event,
     as on the hidden measure's unseen call. Weaker than the tagger (speaker macro-F1 0.47 against 0.79 on the
-    seed pages, README), so it understates what the tagger's gate gives."""
-    predicted = {}
+    seed pages, README), so it understates what the tagger's gate gives. Returns (class, its probability)."""
+    predicted, confidence = {}, {}
     for family in sorted({e["event_family"] for e in examples}):
         train = [e for e in examples if e["event_family"] != family]
         held = [e for e in examples if e["event_family"] == family]
@@ -60,8 +62,10 @@ def leave_event_out_speakers(examples: list[dict]) -> dict[str, str]:
                           ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True))]),
             LogisticRegression(max_iter=1000, class_weight="balanced"))
         model.fit([e["text"] for e in train], [e["speaker"] for e in train])
-        predicted.update(zip((e["id"] for e in held), model.predict([e["text"] for e in held])))
-    return predicted
+        probabilities = model.predict_proba([e["text"] for e in held])
+        for e, p in zip(held, probabilities):
+            predicted[e["id"]], confidence[e["id"]] = str(model.classes_[p.argmax()]), float(p.max())
+    return predicted, confidence
 
 
 def measure(examples: list[dict], found: dict[str, SentenceSources], gate: str) -> list[Measurement]:
