@@ -493,7 +493,9 @@ class SourceExtractor:
             sources, relayers = self._attribute(text, analysis, mentions, memory.quote_open)
             quote = self._quote_kind(text, memory)
             uncertain = confidences is not None and confidences[number] < self.min_confidence
-            if speaker == "none" or uncertain and not sources and not continues:
+            # the same class as the sentence before, which quoted someone: an argument that goes on (GUIDELINES §3 step 4)
+            same_voice = number > 0 and speakers is not None and speakers[number - 1] == speaker and bool(memory.previous)
+            if speaker == "none" or uncertain and not sources and not continues and not same_voice:
                 sources = []
             elif speaker is not None:
                 sources = self._gate(sources, relayers, speaker, memory, mentions, text, continues or not uncertain)
