@@ -81,7 +81,6 @@ class _Article:
     """What the article has said so far: resolves pronouns, surnames and "Стороны"."""
 
     full_names: dict[str, str] = field(default_factory=dict)  # surname -> full name
-    person_counts: Counter = field(default_factory=Counter)
     previous: tuple[Source, ...] = ()
     last_person: str | None = None
     person_order: list[str] = field(default_factory=list)  # people named, in the order of the text
@@ -117,6 +116,7 @@ class SourceExtractor:
         for phrase in self._phrases:
             for lemma in phrase[0][0]:
                 self._by_first.setdefault(lemma, []).append(phrase)
+        # countries named by their capitals are mostly just places ("в Женеве", "в Москве"): weak mentions
         self._places = {o.name for o in roles.organizations if o.name in ("Россия", "США", "Украина", "Эстония",
                                                                           "Латвия", "Литва", "Польша")}
 
@@ -540,7 +540,6 @@ class SourceExtractor:
             for name in m.names:
                 if m.kind != "person" or m.weak:
                     continue
-                memory.person_counts[name] += 1
                 memory.last_person = name
                 memory.person_order.append(name)
                 parts = name.split()
@@ -548,10 +547,7 @@ class SourceExtractor:
                     memory.full_names[parts[1]] = name
                 if not self.roles.is_person(name) and len(parts) == 2:
                     memory.last_expert = name
-        if sources:
-            memory.previous = tuple(sources)
-        else:
-            memory.previous = ()
+        memory.previous = tuple(sources)
 
 
 def _parse_day(date: str | None) -> dt.date | None:
