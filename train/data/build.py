@@ -28,7 +28,10 @@ from train.data.splits import assign_groups, connected_groups
 from train.sources.schema import SOURCE_FIELDS
 
 # Bump when the build logic changes so that old builds are not reused.
-BUILD_VERSION = "5"
+BUILD_VERSION = "6"
+SOURCES_FEATURE = datasets.List({"name": datasets.Value("string"), "mention": datasets.Value("string"),
+                                 "start": datasets.Value("int64"), "end": datasets.Value("int64"),
+                                 "type": datasets.Value("string"), "relayed_by": datasets.Value("string")})
 SPLITS = ("train", "validation", "test")
 
 
@@ -179,7 +182,10 @@ def build_dataset(config: DataConfig, force: bool = False) -> BuildResult:
     for example, fold in zip(examples, folds):
         example["fold"] = fold
     dataset = DatasetDict({
-        split: Dataset.from_list([ex for ex, s in zip(examples, splits) if s == split]) for split in SPLITS
+        # one type for `sources` in every split: a split whose sources are all unnamed would otherwise infer
+        # null columns, and the splits could not be concatenated (cross-validation)
+        split: Dataset.from_list([ex for ex, s in zip(examples, splits) if s == split]).cast_column(
+            "sources", SOURCES_FEATURE) for split in SPLITS
     })
     table = label_table(dataset, scheme)
 

@@ -63,8 +63,9 @@ class Tagger:
             model = model.to(torch.bfloat16)
         if int8:
             model = quantize_int8(model)
-        extractor = SourceExtractor(load_roles(roles), min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)
-        return cls(model, tokenizer, batch_size, extractor if sources else None)
+        extractor = SourceExtractor(load_roles(roles), min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE) \
+            if sources else None
+        return cls(model, tokenizer, batch_size, extractor)
 
     def predict(self, texts: list[str] | str) -> list[list[dict]]:
         """One list of sentence dicts per article (a single string is one article)."""
