@@ -33,7 +33,7 @@ CUE_VERBS = frozenset("""
 охарактеризовать поручить распорядиться потребовать вспомнить обменяться затронуть апеллировать остановиться
 объяснить объяснять жаловаться намерен намереваться рассчитывать ждать ожидать отреагировать реагировать
 перечислить повторить повторять обозначить сойтись отказаться отвергнуть обращать ответить счесть согласный
-опубликовать отнестись исключать хотеть
+опубликовать отнестись исключать хотеть дать добиваться исходить
 """.split())
 # "по словам X", "по данным X": the genitive after them is the source (or its relayer).
 ACCORDING_TO = frozenset("слово данные мнение оценка информация версия расчёт расчет сведение".split())
@@ -319,11 +319,13 @@ class SourceExtractor:
         if 0 < colon < 40:  # a headline "Кремль: …", "Песков: Путин говорил…"
             subjects = [m for m in outside if m.end <= colon and m.first_token <= 1][:1]
         for cue in [] if subjects else cues:
-            inverted = cue > 0 and tokens[cue - 1].text in ",—–"  # "…, — сказал Песков", "…, заявил посол"
+            # "…, — сказал Песков", "…, заявил посол": the speaker follows the verb, even after the "что" of the
+            # words it reports; after a dash nothing before the verb is its subject
+            inverted = cue > 0 and tokens[cue - 1].text in ",—–"
             if cue > boundary and not inverted:
                 continue
             candidates = [m for m in outside if m not in according]
-            before = [] if inverted else [
+            before = [] if tokens[cue - 1].text in "—–" else [
                 m for m in candidates if m.last_token < cue and self._subject_case(m, tokens)
                 and not self._clause_between(tokens, m.last_token + 1, cue)]
             after = [m for m in candidates if 0 < m.first_token - cue <= 4 and self._subject_case(m, tokens)
@@ -437,8 +439,8 @@ class SourceExtractor:
         matching = [s for s in sources if self.roles.side_of(s.name) in sides]
         if matching:
             return [*matching, *[s for s in sources if s not in matching]]
-        candidates = [m for m in mentions if not m.weak and self.roles.side_of(m.names[0]) in sides
-                      and sides != ("other", None)]
+        candidates = [m for m in mentions if self.roles.side_of(m.names[0]) in sides and sides != ("other", None)
+                      and (not m.weak or m.names[0] in self._places and m.first_token == 0)]
         if candidates:  # "Белый дом впервые возложил…": the one body of the class the sentence names
             m = candidates[0]
             return [Source(m.names[0], text[m.start:m.end], m.start, m.end, m.kind), *sources]
