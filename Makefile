@@ -16,7 +16,7 @@ LABELLED ?=
 ENGINE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data agreement train cv recipes test lint bench predict evaluate report coverage suggest import-labels label-studio audit al-curves clean
+.PHONY: help venv data agreement train cv recipes test lint bench predict evaluate report coverage suggest import-labels label-studio audit al-curves sources clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ recipes: $(VENV)/.installed ## Fine-tuning recipes compared by leave-event-out C
 
 agreement: $(VENV)/.installed ## Inter-annotator agreement on the double-annotated articles
 	$(PY) -m train.cli.agreement
+
+sources: $(VENV)/.installed ## Source extractor on the labelled corpus, gated by gold/predicted/no speakers [MODEL=...]
+	$(PY) -m train.cli.sources $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q

@@ -26,7 +26,7 @@ from train.prediction.writers import read_rows
 
 SEED_TEXTS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
 SENTENCE_KEYS = {"article", "outlet", "date", "url", "index", "text", "topics", "topic_scores", "speaker",
-                 "speaker_scores"}
+                 "speaker_scores", "sources", "quote"}
 
 
 def articles_jsonl(path: Path, count: int) -> Path:
@@ -110,7 +110,8 @@ def test_predict_api_returns_one_result_per_article(tagger):
     results = tagger.predict(SEED_TEXTS)
     assert [len(r) for r in results] == [len(split_sentences(t)) for t in SEED_TEXTS]
     assert tagger.predict(SEED_TEXTS[1]) == results[1:]
-    assert set(results[0][0]) == {"index", "text", "topics", "topic_scores", "speaker", "speaker_scores"}
+    assert set(results[0][0]) == {"index", "text", "topics", "topic_scores", "speaker", "speaker_scores", "sources",
+                                  "quote"}
 
 
 def test_int8_agrees_with_fp32(checkpoint):
@@ -415,3 +416,32 @@ def test_ray_flags_are_checked_before_any_work(tmp_path, capsys, flags, message)
     assert main([str(tmp_path / "a.txt"), "--out", str(tmp_path / "parts"), *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_sources_follow_the_predicted_speaker_and_flatten_into_csv_and_parquet(tagger, tmp_path):
+    jsonl = articles_jsonl(tmp_path / "batch.jsonl", 4)
+    predict_files(tagger, [str(jsonl)], tmp_path / "p.jsonl")
+    rows = lines(tmp_path / "p.jsonl")
+    for row in rows:
+        assert row["quote"] in ("direct", "indirect", "none")
+        assert (row["quote"] == "none") == (not row["sources"])
+        if row["speaker"] == "none":  # the gate: a `none` sentence gets no source
+            assert row["sources"] == []
+        for source in row["sources"]:
+            assert set(source) == {"name", "mention", "start", "end", "type", "relayed_by"}
+            if source["start"] is not None:
+                assert row["text"][source["start"]:source["end"]] == source["mention"]
+    assert any(row["sources"] for row in rows)
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / f"p.{fmt}"
+        predict_files(tagger, [str(jsonl)], out, fmt)
+        flat = list(read_rows(out, fmt))
+        assert [r["source_names"] for r in flat] == ["; ".join(s["name"] for s in r["sources"]) for r in rows]
+        assert [r["first_source"] for r in flat] == [r["sources"][0]["name"] if r["sources"] else "" for r in rows]
+        assert [r["quote"] for r in flat] == [r["quote"] for r in rows]
+
+
+def test_a_tagger_without_sources_writes_none(checkpoint, tmp_path):
+    plain = Tagger.from_pretrained(checkpoint, device="cpu", sources=False)
+    [article] = plain.predict(SEED_TEXTS[1])
+    assert all("sources" not in row and "quote" not in row for row in article)

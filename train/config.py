@@ -113,11 +113,19 @@ class CVConfig:
 
 
 @dataclass
+class SourcesConfig:
+    # A roles table of your own (train/sources/roles.yaml's format), merged over the packaged default:
+    # an entry with the same name replaces the default one. Empty: the default alone.
+    roles: str = ""
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     cv: CVConfig = field(default_factory=CVConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
 
 
 # Each value's allowed range, checked when the config loads: a batch size of 0 or a validation

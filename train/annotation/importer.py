@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from train.annotation.label_studio import labels_from_result
+from train.annotation.label_studio import labels_from_result, sources_from_result
 from train.atomic import write_file_atomically
 from train.data.annotations import DataError, parse_lines, validate_record
 from train.data.scheme import LabelScheme
@@ -70,6 +70,7 @@ def _record_from_task(task: dict, where: str, scheme: LabelScheme) -> tuple[dict
             return None, [f"{where}: annotations disagree ({listed}); settle it in Label Studio (fix one, or mark one "
                           "as ground truth) and export again"], "labelled"
         answers = {_annotation_labels(ground_truth[0])}
+        submitted = ground_truth
     (topics, speakers), = answers
     if len(speakers) != 1:
         return None, [f"{where}: the annotation has {len(speakers)} speakers {list(speakers)}; choose exactly one "
@@ -78,6 +79,9 @@ def _record_from_task(task: dict, where: str, scheme: LabelScheme) -> tuple[dict
               "context": data.get("context", ""), "topics": [t for t in scheme.topics if t in topics],
               "speaker": speakers[0]}
     record.update({key: data[key] for key in METADATA_FIELDS if data.get(key)})
+    marked = sources_from_result(submitted[0].get("result") or [])
+    if marked is not None:  # the sources and quote kind (GUIDELINES §9), checked by validate_record below
+        record["sources"], record["quote"] = marked
     problems = validate_record({**record, "topics": list(topics)}, where, scheme)
     return (None, problems, "labelled") if problems else (record, None, "labelled")
 

@@ -4,6 +4,11 @@ The interface is generated from `configs/labels.yaml`, so the two cannot drift:
 the previous sentence is shown above the sentence, topics are a multiple choice
 and the speaker a single required choice. Results come back as Label Studio
 "choices" regions named `topics` and `speaker`.
+
+Sources (data/GUIDELINES.md §9): each mention is a span labelled with its type (`source`), with the
+canonical name and the relayer typed into per-region text fields (`source_name`, `relayed_by`); sources the
+sentence does not name go one per line into `unnamed_sources` as `name | type | relayed_by`; the quote kind
+is the single choice `quote`.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import yaml
 
 from train.data.scheme import load_scheme
 from train.errors import UserError
+from train.sources.schema import QUOTE_KINDS, SOURCE_TYPES
 
 VERSION = "1.23.2"  # the pinned release that `make label-studio` installs and the integration test runs
 TEXT, CONTEXT, TOPICS, SPEAKER = "text", "context", "topics", "speaker"
+SOURCE, SOURCE_NAME, RELAYED_BY, UNNAMED, QUOTE = "source", "source_name", "relayed_by", "unnamed_sources", "quote"
 
 
 class LabelStudioError(UserError):
@@ -56,6 +63,20 @@ def labeling_config(labels_path: str | Path) -> str:
                                     required="true", requiredMessage="Choose the speaker ('none' for narration)")
     for speaker, description in speakers.items():
         ET.SubElement(speaker_choices, "Choice", value=speaker, hint=description)
+    ET.SubElement(view, "Header", value="Sources: mark each mention of whoever is quoted, then type its canonical "
+                  "name in the nominative (GUIDELINES §9)", size="5")
+    labels = ET.SubElement(view, "Labels", name=SOURCE, toName=TEXT)
+    for kind in SOURCE_TYPES:
+        ET.SubElement(labels, "Label", value=kind)
+    ET.SubElement(view, "TextArea", name=SOURCE_NAME, toName=TEXT, perRegion="true", editable="true",
+                  maxSubmissions="1", placeholder="canonical name, e.g. Дмитрий Песков")
+    ET.SubElement(view, "TextArea", name=RELAYED_BY, toName=TEXT, perRegion="true", editable="true",
+                  maxSubmissions="1", placeholder="relayed by (optional), e.g. Кремль")
+    ET.SubElement(view, "TextArea", name=UNNAMED, toName=TEXT, editable="true",
+                  placeholder="sources not named in the sentence, one per line: name | type | relayed_by")
+    quote = ET.SubElement(view, "Choices", name=QUOTE, toName=TEXT, choice="single-radio")
+    for kind in QUOTE_KINDS:
+        ET.SubElement(quote, "Choice", value=kind)
     ET.indent(view)
     return ET.tostring(view, encoding="unicode") + "\n"
 
@@ -79,6 +100,58 @@ def labels_from_result(result: list[dict]) -> tuple[list[str], list[str]]:
         elif region.get("from_name") == SPEAKER:
             speakers.extend(chosen)
     return topics, speakers
+
+
+def source_results(sources: list[dict], quote: str) -> list[dict]:
+    """Regions for a sentence's sources and quote kind (pre-annotation): a labelled span per mention with its
+    name (and relayer) in the per-region text fields, the unnamed ones as lines, the quote as a choice."""
+    result, unnamed = [], []
+    for number, source in enumerate(sources):
+        if source.get("start") is None:
+            unnamed.append(" | ".join([source["name"], source["type"], *([source["relayed_by"]]
+                                                                         if source.get("relayed_by") else [])]))
+            continue
+        span = {"start": source["start"], "end": source["end"], "text": source["mention"]}
+        region = {"id": f"source{number}", "from_name": SOURCE, "to_name": TEXT, "type": "labels",
+                  "value": {**span, "labels": [source["type"]]}}
+        result.append(region)
+        fields = [(SOURCE_NAME, source["name"]), (RELAYED_BY, source.get("relayed_by"))]
+        result.extend({"id": region["id"], "from_name": name, "to_name": TEXT, "type": "textarea",
+                       "value": {**span, "text": [value]}} for name, value in fields if value)
+    if unnamed:
+        result.append({"from_name": UNNAMED, "to_name": TEXT, "type": "textarea", "value": {"text": unnamed}})
+    return [*result, choice_result(QUOTE, [quote])]
+
+
+def sources_from_result(result: list[dict]) -> tuple[list[dict], str] | None:
+    """(sources, quote) of an annotation's result, in the annotation format; None when it marks neither
+    (an annotation made without the sources fields). Mentions come in the order of the text, then the
+    unnamed sources; the validator checks names, types and offsets against the text."""
+    spans: dict[str, dict] = {}
+    texts: dict[tuple[str, str], str] = {}
+    unnamed: list[str] = []
+    quotes: list[str] = []
+    for region in result:
+        value, name = region.get("value", {}), region.get("from_name")
+        if name == SOURCE:
+            spans[region.get("id")] = {"start": value.get("start"), "end": value.get("end"),
+                                       "mention": value.get("text"), "type": (value.get("labels") or [""])[0]}
+        elif name in (SOURCE_NAME, RELAYED_BY):
+            texts[(region.get("id"), name)] = " ".join(value.get("text") or []).strip()
+        elif name == UNNAMED:
+            unnamed.extend(line for text in value.get("text") or [] for line in text.splitlines() if line.strip())
+        elif name == QUOTE:
+            quotes.extend(value.get("choices") or [])
+    if not spans and not unnamed and not quotes:
+        return None
+    sources = [{"name": texts.get((key, SOURCE_NAME), ""), **span, "relayed_by": texts.get((key, RELAYED_BY)) or None}
+               for key, span in sorted(spans.items(), key=lambda item: item[1]["start"] or 0)]
+    for line in unnamed:
+        parts = [part.strip() for part in line.split("|")]
+        name, kind, relayed = (parts + [""] * 3)[:3]
+        sources.append({"name": name, "mention": None, "start": None, "end": None, "type": kind or "person",
+                        "relayed_by": relayed or None})
+    return sources, quotes[0] if quotes else ("none" if not sources else "")
 
 
 class LabelStudioClient:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.annotation.label_studio import SPEAKER, TOPICS, choice_result, labeling_config
+from train.annotation.label_studio import SPEAKER, TOPICS, choice_result, labeling_config, source_results
 from train.annotation.sampling import Candidate, DiversityRules, normalized_text, select, uncertainty
 from train.atomic import write_file_atomically
 from train.data.annotations import parse_lines
@@ -78,6 +78,8 @@ def label_studio_task(sentence: dict, model_version: str, score: float, topic_co
     result = [choice_result(SPEAKER, [sentence["speaker"]], speaker_confidence)]
     if sentence["topics"]:
         result.insert(0, choice_result(TOPICS, sentence["topics"], topic_confidence))
+    if "quote" in sentence:  # the tagger's sources, for the annotator to correct
+        result.extend(source_results(sentence["sources"], sentence["quote"]))
     return {"data": data, "predictions": [{"model_version": model_version, "score": round(1.0 - score, 4),
                                            "result": result}]}
 
@@ -85,6 +87,7 @@ def label_studio_task(sentence: dict, model_version: str, score: float, topic_co
 def annotation_line(sentence: dict) -> dict:
     record = {key: sentence[key] for key in ("article", "index", "text", "context", "topics", "speaker")}
     record.update({key: sentence[key] for key in ("outlet", "date") if sentence.get(key)})
+    record.update({key: sentence[key] for key in ("sources", "quote") if key in sentence})
     return record
 
 

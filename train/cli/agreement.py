@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from train.config import DEFAULT_CONFIG, load_config
-from train.data.agreement import agreement, read_labelling, unapplied_rulings
+from train.data.agreement import agreement, read_labelling, source_agreement, unapplied_rulings
 from train.data.annotations import DataError
 from train.data.scheme import load_scheme
 from train.errors import UserError, exit_with
@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load_config(args.config).data
         scheme = load_scheme(data.labels)
-        result = agreement(read_labelling(Path(args.first), scheme), read_labelling(Path(args.second), scheme), scheme)
+        first, second = read_labelling(Path(args.first), scheme), read_labelling(Path(args.second), scheme)
+        result = agreement(first, second, scheme)
+        sources = source_agreement(first, second)
         gold = read_labelling(Path(data.annotations_dir), scheme)
         problems = unapplied_rulings(Path(args.adjudication), gold)
         if problems:
@@ -37,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.speaker_accuracy:.3f}")
     print(f"topics:  micro-F1 {result.topic_micro_f1:.3f} (target >= 0.85); per topic: "
           + ", ".join(f"{t} {f:.2f}" for t, f in result.topic_f1.items()))
+    if sources is None:
+        print(f"sources: skipped; {args.second} carries no sources/quote labels yet (data/GUIDELINES.md §9), so "
+              "name and quote-kind agreement cannot be measured")
+    else:
+        print(f"sources: name micro-F1 {sources.name_f1:.3f}, first source agreement {sources.first_source_agreement:.3f} "
+              f"({sources.attributed} attributed sentences); quote kind accuracy {sources.quote_accuracy:.3f}, "
+              f"Cohen's kappa {sources.quote_kappa:.3f} ({sources.sentences} sentences both labelled)")
     print(f"{len(result.disagreements)} disagreements, each adjudicated in {args.adjudication} and applied to "
           f"{data.annotations_dir}")
     return 0

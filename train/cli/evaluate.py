@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     for kind, scores in result["by_source_kind"].items():
         print(f"  {kind}: {scores['n_sentences']} sentences, topic macro-F1 {scores['topic_macro_f1']:.3f}, "
               f"speaker macro-F1 {scores['speaker_macro_f1']:.3f}")
+    if "sources" in result:
+        overall = result["sources"]["overall"]
+        print(f"  sources: name F1 {overall['name_f1']:.3f}, mention F1 {overall['mention_f1']:.3f}, quote accuracy "
+              f"{overall['quote_accuracy']:.3f}, first source {overall['first_source_accuracy']:.3f}, none without "
+              f"source {overall['none_without_source']:.3f} (roles {result['sources']['roles_version']})")
     return 0
 
 

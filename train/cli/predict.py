@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-sentences", type=int, default=2048,
                         help="sentences tagged together; a kill loses at most this chunk")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--roles", help="your roles table, merged over train/sources/roles.yaml (as sources.roles)")
+    parser.add_argument("--no-sources", action="store_true", help="skip the named sources and quote kinds")
     ray = parser.add_argument_group("Ray engine", 'with --engine ray (needs pip install -e ".[ray]")')
     ray.add_argument("--engine", choices=("local", "ray"), default="local",
                      help="local: this process; ray: a pool of Ray Data actors writing a folder of part files "
@@ -93,11 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             result = predict_on_ray(args.model, args.inputs, args.out, fmt, options, resume=args.resume,
                                     overwrite=args.overwrite, chunk_sentences=args.chunk_sentences,
                                     batch_size=args.batch_size, device=args.device, int8=args.int8,
-                                    progress=not args.quiet)
+                                    sources=not args.no_sources, roles=args.roles, progress=not args.quiet)
         else:
             check_output(args.inputs, args.out, args.resume, args.overwrite)
             tagger = Tagger.from_pretrained(args.model, device=args.device, int8=args.int8,
-                                            num_threads=args.threads, batch_size=args.batch_size)
+                                            num_threads=args.threads, batch_size=args.batch_size,
+                                            sources=not args.no_sources, roles=args.roles)
             result = predict_files(tagger, args.inputs, args.out, fmt, resume=args.resume, overwrite=args.overwrite,
                                    chunk_sentences=args.chunk_sentences, progress=not args.quiet)
     except UserError as e:

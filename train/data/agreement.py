@@ -1,7 +1,9 @@
 """Inter-annotator agreement between two independent labellings of the same articles (pure functions).
 
 Speaker: Cohen's kappa (chance-corrected, one label per sentence). Topics: micro-F1
-of one annotator against the other, which is symmetric for micro-averaging.
+of one annotator against the other, which is symmetric for micro-averaging. Sources
+(data/GUIDELINES.md §9), where both labellings carry them: micro-F1 over the canonical names
+of each sentence, agreement on the first (main) source, and the quote kind's accuracy and kappa.
 """
 
 from __future__ import annotations
@@ -64,6 +66,38 @@ def agreement(first: dict[tuple[str, int], dict], second: dict[tuple[str, int], 
         topic_f1={t: float(f1_score(topics_a[:, i], topics_b[:, i], zero_division=1.0))
                   for i, t in enumerate(scheme.topics)},
         disagreements=disagreements)
+
+
+@dataclass
+class SourceAgreement:
+    sentences: int  # sentences both labellings give sources and a quote kind
+    name_f1: float  # micro-F1 over (sentence, canonical name) pairs; symmetric
+    first_source_agreement: float  # share, among sentences either side attributes, with the same first name
+    attributed: int  # those sentences
+    quote_accuracy: float
+    quote_kappa: float
+
+
+def source_agreement(first: dict[tuple[str, int], dict], second: dict[tuple[str, int], dict]) -> SourceAgreement | None:
+    """Agreement on sources and quote kinds over the sentences both sides labelled with them; None if there are none
+    (a labelling made before the sources scheme)."""
+    keys = sorted(k for k in set(first) & set(second) if "quote" in first[k] and "quote" in second[k])
+    if not keys:
+        return None
+    names_a = [[s["name"] for s in first[k]["sources"]] for k in keys]
+    names_b = [[s["name"] for s in second[k]["sources"]] for k in keys]
+    both = sum(len(set(a) & set(b)) for a, b in zip(names_a, names_b))
+    total = sum(len(set(a)) + len(set(b)) for a, b in zip(names_a, names_b))
+    attributed = [(a, b) for a, b in zip(names_a, names_b) if a or b]
+    same_first = sum(bool(a) and bool(b) and a[0] == b[0] for a, b in attributed)
+    quotes_a = [first[k]["quote"] for k in keys]
+    quotes_b = [second[k]["quote"] for k in keys]
+    return SourceAgreement(
+        sentences=len(keys), name_f1=2 * both / total if total else 1.0,
+        first_source_agreement=same_first / len(attributed) if attributed else 1.0, attributed=len(attributed),
+        quote_accuracy=float(np.mean([a == b for a, b in zip(quotes_a, quotes_b)])),
+        # kappa is undefined (nan) when both sides use a single kind throughout; identical labels then agree fully.
+        quote_kappa=float(cohen_kappa_score(quotes_a, quotes_b)) if len(set(quotes_a) | set(quotes_b)) > 1 else 1.0)
 
 
 def unapplied_rulings(adjudication: Path, gold: dict[tuple[str, int], dict]) -> list[str]:

@@ -17,6 +17,7 @@ import yaml
 from train.data.scheme import LabelScheme
 from train.data.segment import sentences_with_lines
 from train.errors import UserError
+from train.sources.schema import QUOTE_KINDS, source_problems
 
 REQUIRED_FIELDS = ("article", "index", "text", "topics", "speaker")
 ARTICLE_FIELDS = ("id", "outlet", "date", "language", "source", "kind")
@@ -124,6 +125,29 @@ def validate_record(record: Any, where: str, scheme: LabelScheme) -> list[str]:
         errors.append(f"{where}: 'context' must be the previous sentence's text (\"\" for the first sentence)")
     if record["speaker"] not in scheme.speakers:
         errors.append(f"{where}: unknown speaker {record['speaker']!r}; use exactly one of {', '.join(scheme.speakers)}")
+    if "sources" in record or "quote" in record:
+        errors.extend(_source_errors(record, where))
+    return errors
+
+
+def _source_errors(record: dict, where: str) -> list[str]:
+    """The optional `sources` and `quote` fields (data/GUIDELINES.md §9): both or neither, checked together."""
+    if "sources" not in record or "quote" not in record:
+        return [f"{where}: 'sources' and 'quote' go together; add the missing one (sources [] and quote \"none\" "
+                "when the sentence reports no statement)"]
+    sources, quote = record["sources"], record["quote"]
+    if quote not in QUOTE_KINDS:
+        return [f"{where}: quote {quote!r} must be one of {', '.join(QUOTE_KINDS)}"]
+    if not isinstance(sources, list):
+        return [f"{where}: 'sources' must be a list of source objects, [] when there is none"]
+    text = record["text"] if isinstance(record["text"], str) else ""
+    errors = [e for source in sources for e in source_problems(source, text, where)]
+    if not errors and (quote == "none") != (not sources):
+        errors.append(f"{where}: quote {quote!r} with {len(sources)} source(s); a sentence has quote \"none\" "
+                      "exactly when it has no sources")
+    names = [s["name"] for s in sources if isinstance(s, dict)]
+    if len(set(names)) != len(names):
+        errors.append(f"{where}: a source is listed twice in {names}; list each name once")
     return errors
 
 

@@ -25,9 +25,13 @@ from train.data.annotations import Article, DataError, load_annotations, load_ar
 from train.data.scheme import LabelScheme, SchemeError, load_scheme
 from train.data.segment import previous_sentences
 from train.data.splits import assign_groups, connected_groups
+from train.sources.schema import SOURCE_FIELDS
 
 # Bump when the build logic changes so that old builds are not reused.
-BUILD_VERSION = "4"
+BUILD_VERSION = "6"
+SOURCES_FEATURE = datasets.List({"name": datasets.Value("string"), "mention": datasets.Value("string"),
+                                 "start": datasets.Value("int64"), "end": datasets.Value("int64"),
+                                 "type": datasets.Value("string"), "relayed_by": datasets.Value("string")})
 SPLITS = ("train", "validation", "test")
 
 
@@ -61,6 +65,9 @@ def _examples(records: list[dict], scheme: LabelScheme, articles: dict[str, Arti
             "speaker": record["speaker"],
             "topic_labels": scheme.encode_topics(record["topics"]),
             "speaker_label": scheme.encode_speaker(record["speaker"]),
+            # "" = the record carries no source labels (imported data may not); scorers skip those rows.
+            "quote": record.get("quote", ""),
+            "sources": [{field: s.get(field) for field in SOURCE_FIELDS} for s in record.get("sources") or []],
         })
     return examples
 
@@ -175,7 +182,10 @@ def build_dataset(config: DataConfig, force: bool = False) -> BuildResult:
     for example, fold in zip(examples, folds):
         example["fold"] = fold
     dataset = DatasetDict({
-        split: Dataset.from_list([ex for ex, s in zip(examples, splits) if s == split]) for split in SPLITS
+        # one type for `sources` in every split: a split whose sources are all unnamed would otherwise infer
+        # null columns, and the splits could not be concatenated (cross-validation)
+        split: Dataset.from_list([ex for ex, s in zip(examples, splits) if s == split]).cast_column(
+            "sources", SOURCES_FEATURE) for split in SPLITS
     })
     table = label_table(dataset, scheme)
 

@@ -33,6 +33,7 @@ from train.evaluation.sections import (
     sentences_section,
     settings_section,
 )
+from train.evaluation.source_section import sources_section
 from train.evaluation.stats import (
     N_RESAMPLES,
     bootstrap_interval,
@@ -160,6 +161,7 @@ def build_report(model_paths: list[str | Path], name: str | None = None, out_dir
                 "calibrated; below it, the model is over-confident. Bins of width 0.1, empty bins omitted.",
                 [Figure("reliability.png", reliability_figure(systems, data), "Reliability")]),
         breakdown_section(systems, data, breakdown_figure),
+        *sources_section(systems, data),
         sentences_section(systems, data),
     ]
     name = name or datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -26,6 +26,10 @@ from train.errors import UserError
 from train.evaluation.metrics import headline, score_predictions
 from train.modeling.checkpoint import Checkpoint, write_json
 from train.modeling.inference import apply_thresholds, predict_probabilities
+from train.sources.evaluation import SourceEvaluation, evaluate_sources
+from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SentenceSources, SourceExtractor
+from train.sources.roles import load_roles
+from train.sources.schema import Source, sources_from_record
 
 WARM_UP_SENTENCES = 16
 
@@ -49,6 +53,9 @@ class LabelledData:
     speaker_gold: np.ndarray  # (sentences,) speaker ids
     kinds: list[str] | None = None  # source kind per sentence (seed, authored, imported) when known
     event_families: list[str] | None = None  # event family per sentence, for leave-event-out measures
+    # labelled sources and quote kind per sentence (data/GUIDELINES.md §9), when every sentence carries them
+    source_gold: list[tuple[Source, ...]] | None = None
+    quote_gold: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -94,7 +101,14 @@ def split_data(data_config: DataConfig, split: str = "test", fingerprint: str | 
         event_families=list(rows["event_family"]),
         texts=list(rows["text"]), contexts=list(rows["context"]),
         topic_gold=np.asarray(rows["topic_labels"], dtype=int).reshape(len(rows), len(scheme.topics)),
-        speaker_gold=np.asarray(rows["speaker_label"], dtype=int))
+        speaker_gold=np.asarray(rows["speaker_label"], dtype=int), **_source_labels(list(rows)))
+
+
+def _source_labels(records: list[dict]) -> dict:
+    """source_gold and quote_gold when every record carries source labels (a built row has quote "" without)."""
+    if not records or not all(r.get("quote") for r in records):
+        return {}
+    return {"source_gold": [tuple(sources_from_record(r)) for r in records], "quote_gold": [r["quote"] for r in records]}
 
 
 def _parse_jsonl(path: Path, scheme: LabelScheme, model_path: Path) -> list[dict]:
@@ -128,7 +142,8 @@ def records_data(path: Path, records: list[dict], scheme: LabelScheme) -> Labell
         contexts=previous_sentences(records),
         topic_gold=np.array([scheme.encode_topics(r["topics"]) for r in records], dtype=int)
         .reshape(len(records), len(scheme.topics)),
-        speaker_gold=np.array([scheme.encode_speaker(r["speaker"]) for r in records], dtype=int))
+        speaker_gold=np.array([scheme.encode_speaker(r["speaker"]) for r in records], dtype=int),
+        **_source_labels(records))
 
 
 def load_data(checkpoint: Checkpoint, data_path: str | Path | None) -> LabelledData:
@@ -201,12 +216,31 @@ def evaluate_checkpoint(checkpoint: Checkpoint, data_path: str | Path | None = N
     """metrics.json's content, plus "predictions": one record per sentence."""
     data = load_data(checkpoint, data_path)
     predictions, size = predict(checkpoint, data)
-    return {
+    records = sentence_records(data, predictions)
+    result = {
         "model": str(checkpoint.path), "data": data.source, **score(data, predictions),
         "by_source_kind": score_by_source_kind(data, predictions),
         "sentences_per_second": predictions.sentences_per_second, **size,
-        "predictions": sentence_records(data, predictions),
     }
+    if data.source_gold is not None:
+        evaluation, found = score_sources(data, predictions)
+        result["sources"] = evaluation.to_dict()
+        for record, gold, quote, predicted in zip(records, data.source_gold, data.quote_gold, found):
+            record.update(gold_sources=[s.name for s in gold], gold_quote=quote,
+                          sources=[s.name for s in predicted.sources], quote=predicted.quote)
+    return {**result, "predictions": records}
+
+
+def score_sources(data: LabelledData, predictions: Predictions) -> tuple[SourceEvaluation, list[SentenceSources]]:
+    """The source extractor gated by the predicted speakers, scored against the labelled sources.
+
+    Names resolve through the packaged roles table, whose version the result records (a checkpoint carries no
+    table of its own: the table is data about the world, not something a run learns)."""
+    speakers = [data.scheme.decode_speaker(int(i)) for i in predictions.speaker_pred]
+    gold_speakers = [data.scheme.decode_speaker(int(i)) for i in data.speaker_gold]
+    extractor = SourceExtractor(load_roles(), min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)  # as the Tagger's
+    return evaluate_sources(extractor, data.articles, data.texts, speakers, predictions.speaker_probs.max(axis=1).tolist(),
+                            data.source_gold, data.quote_gold, gold_speakers, data.kinds)
 
 
 def write_results(result: dict, out: Path) -> None:

@@ -13,6 +13,8 @@ from train.data.segment import article_contexts, split_sentences
 from train.errors import UsageError
 from train.modeling.checkpoint import open_checkpoint
 from train.modeling.inference import apply_thresholds, predict_probabilities
+from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SourceExtractor
+from train.sources.roles import load_roles
 
 SCORE_DECIMALS = 4
 
@@ -28,18 +30,25 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
 class Tagger:
     """A loaded checkpoint that tags articles: `Tagger.from_pretrained(path).predict(texts)`."""
 
-    def __init__(self, model, tokenizer, batch_size: int = 64):
+    def __init__(self, model, tokenizer, batch_size: int = 64, sources: SourceExtractor | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        # Who each sentence quotes (data/GUIDELINES.md §9), gated by the predicted speaker; None: not tagged.
+        self.sources = sources
         self.topics: list[str] = list(model.config.topics)
         self.speakers: list[str] = list(model.config.speakers)
         self.thresholds = np.asarray(model.config.topic_thresholds, dtype=np.float32)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | None = None, int8: bool = False,
-                        num_threads: int | None = None, batch_size: int = 64) -> Tagger:
-        """Load a checkpoint (default: models/latest): fp32 on CPU, int8 on request (CPU); bf16 on a GPU."""
+                        num_threads: int | None = None, batch_size: int = 64, sources: bool = True,
+                        roles: str | Path | None = None) -> Tagger:
+        """Load a checkpoint (default: models/latest): fp32 on CPU, int8 on request (CPU); bf16 on a GPU.
+
+        With `sources`, every sentence also gets its named sources and quote kind, names resolved through the
+        packaged roles table with `roles` (a user table, the config key `sources.roles`) merged over it.
+        """
         if num_threads:
             torch.set_num_threads(num_threads)
         device = torch.device(device or ("cuda" if torch.cuda.is_available() and not int8 else "cpu"))
@@ -54,7 +63,9 @@ class Tagger:
             model = model.to(torch.bfloat16)
         if int8:
             model = quantize_int8(model)
-        return cls(model, tokenizer, batch_size)
+        extractor = SourceExtractor(load_roles(roles), min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE) \
+            if sources else None
+        return cls(model, tokenizer, batch_size, extractor)
 
     def predict(self, texts: list[str] | str) -> list[list[dict]]:
         """One list of sentence dicts per article (a single string is one article)."""
@@ -76,6 +87,9 @@ class Tagger:
         results, row = [], 0
         for sentences in articles:
             tagged = []
+            speakers = [self.speakers[i] for i in speaker_ids[row:row + len(sentences)]]
+            confidences = speaker_probs[row:row + len(sentences)].max(axis=1).tolist()
+            found = self.sources.extract(sentences, speakers, confidences=confidences) if self.sources else None
             for index, text in enumerate(sentences):
                 tagged.append({
                     "index": index,
@@ -85,6 +99,8 @@ class Tagger:
                     "speaker": self.speakers[speaker_ids[row]],
                     "speaker_scores": _scores(self.speakers, speaker_probs[row]),
                 })
+                if found is not None:
+                    tagged[-1].update(sources=[s.to_dict() for s in found[index].sources], quote=found[index].quote)
                 row += 1
             results.append(tagged)
         return results

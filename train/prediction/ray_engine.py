@@ -138,11 +138,11 @@ class PartTagger:
     """One Ray actor: a Tagger loaded once in the constructor, then chunk after chunk tagged and written."""
 
     def __init__(self, checkpoint: str, out: str, fmt: str, threads: int, device: str | None, int8: bool,
-                 batch_size: int):
+                 batch_size: int, sources: bool, roles: str | None):
         # One process per actor already: tokenizer threads would only compete with torch's for the CPUs.
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
         self.tagger = Tagger.from_pretrained(checkpoint, device=device, int8=int8, num_threads=threads,
-                                             batch_size=batch_size)
+                                             batch_size=batch_size, sources=sources, roles=roles)
         self.out, self.fmt = Path(out), fmt
 
     def __call__(self, batch):
@@ -186,7 +186,8 @@ def start_ray(options: RayOptions):
 def predict_on_ray(model: str | Path | None, inputs: list[str], out: Path, fmt: str = "parquet",
                    options: RayOptions = RayOptions(), resume: bool = False, overwrite: bool = False,
                    chunk_sentences: int = 2048, batch_size: int = 64, device: str | None = None,
-                   int8: bool = False, progress: bool = False, report=None) -> RunResult:
+                   int8: bool = False, sources: bool = True, roles: str | Path | None = None, progress: bool = False,
+                   report=None) -> RunResult:
     """Tag every article of `inputs` on Ray into the part-file folder `out`, then write `out/summary.json`.
 
     A fresh run writes into `out` as it goes, so that a killed job can be resumed; --overwrite writes
@@ -219,7 +220,8 @@ def predict_on_ray(model: str | Path | None, inputs: list[str], out: Path, fmt: 
             PartTagger, batch_size=1, batch_format="pyarrow",
             fn_constructor_kwargs={"checkpoint": str(checkpoint.path.resolve()), "out": str(target.resolve()),
                                    "fmt": fmt, "threads": max(1, int(options.cpus_per_actor)), "device": device,
-                                   "int8": int8, "batch_size": batch_size},
+                                   "int8": int8, "batch_size": batch_size, "sources": sources,
+                                   "roles": str(Path(roles).resolve()) if roles else None},
             # No more actors than chunks: an actor with nothing to tag would only load a model.
             compute=ray.data.ActorPoolStrategy(min_size=min(options.min_actors, len(blocks)),
                                                max_size=min(options.max_actors, len(blocks))),

@@ -17,6 +17,16 @@ def output_row(article: Article, sentence: dict) -> dict:
     return {"article": article.id, **article.metadata, **sentence}
 
 
+SOURCE_COLUMNS = ("source_names", "first_source", "quote")
+
+
+def source_columns(row: dict) -> dict[str, str]:
+    """The flat form of a row's sources (CSV, Parquet): names joined with "; ", the first (main) one, the quote
+    kind; empty when the row carries no sources (a tagger loaded with sources=False)."""
+    names = [s["name"] for s in row.get("sources") or []]
+    return {"source_names": "; ".join(names), "first_source": names[0] if names else "", "quote": row.get("quote", "")}
+
+
 class _TextWriter:
     """A text output (`self.file`) written and flushed article by article; nothing to do at a chunk's end."""
 
@@ -41,14 +51,14 @@ class CsvWriter(_TextWriter):
 
     def __init__(self, path: Path, topics: list[str], speakers: list[str]):
         self.file = path.open("w", encoding="utf-8", newline="")
-        self.columns = ["article", *METADATA, "index", "text", "topics", "speaker",
+        self.columns = ["article", *METADATA, "index", "text", "topics", "speaker", *SOURCE_COLUMNS,
                         *(f"topic:{t}" for t in topics), *(f"speaker:{s}" for s in speakers)]
         self.writer = csv.writer(self.file)
         self.writer.writerow(self.columns)
 
     def write(self, rows: list[dict]) -> None:
         for row in rows:
-            flat = {**row, "topics": ";".join(row["topics"]),
+            flat = {**row, "topics": ";".join(row["topics"]), **source_columns(row),
                     **{f"topic:{t}": p for t, p in row["topic_scores"].items()},
                     **{f"speaker:{s}": p for s, p in row["speaker_scores"].items()}}
             self.writer.writerow([flat[column] for column in self.columns])
@@ -68,12 +78,13 @@ class ParquetWriter:
             ("text", pa.string()), ("topics", pa.list_(pa.string())),
             ("topic_scores", pa.struct([(t, pa.float32()) for t in topics])),
             ("speaker", pa.string()), ("speaker_scores", pa.struct([(s, pa.float32()) for s in speakers])),
+            *((column, pa.string()) for column in SOURCE_COLUMNS),
         ])
         self.writer = pq.ParquetWriter(path, self.schema)
         self.rows: list[dict] = []
 
     def write(self, rows: list[dict]) -> None:
-        self.rows.extend(rows)
+        self.rows.extend({**row, **source_columns(row)} for row in rows)
 
     def end_chunk(self) -> None:
         if self.rows:

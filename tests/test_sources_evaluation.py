@@ -1,0 +1,38 @@
+"""Source scores in `make evaluate`: labelled data carries its sources, the extractor is gated by the speakers."""
+
+import json
+
+import numpy as np
+
+from tests.helpers import ROOT
+from train.data.scheme import load_scheme
+from train.evaluation.scoring import Predictions, jsonl_data, score_sources
+
+SCHEME = load_scheme(ROOT / "configs/labels.yaml")
+
+
+def test_jsonl_data_carries_sources_only_when_every_line_has_them(tmp_path):
+    lines = (ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl").read_text(encoding="utf-8").splitlines()
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = jsonl_data(labelled, SCHEME, "model")
+    assert len(data.source_gold) == len(data) and data.quote_gold[3] == json.loads(lines[3])["quote"]
+    partial = tmp_path / "partial.jsonl"
+    first = {k: v for k, v in json.loads(lines[0]).items() if k not in ("sources", "quote")}
+    partial.write_text("\n".join([json.dumps(first, ensure_ascii=False), *lines[1:]]) + "\n", encoding="utf-8")
+    assert jsonl_data(partial, SCHEME, "model").source_gold is None
+
+
+def test_gold_speakers_as_predictions_score_the_seed_page_by_its_own_labels(tmp_path):
+    path = tmp_path / "seed.jsonl"
+    path.write_text((ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl").read_text(encoding="utf-8"),
+                    encoding="utf-8")
+    data = jsonl_data(path, SCHEME, "model")
+    probabilities = np.eye(len(SCHEME.speakers))[data.speaker_gold]  # certain and right
+    evaluation, found = score_sources(data, Predictions(np.zeros((len(data), len(SCHEME.topics))), probabilities,
+                                                        [0.5] * len(SCHEME.topics), 1.0))
+    assert len(found) == len(data) and evaluation.roles_version.startswith("2021-2022")
+    overall = evaluation.overall
+    assert overall.none_without_source == 1.0 and overall.unattributed == int((data.speaker_gold ==
+                                                                                SCHEME.speakers.index("none")).sum())
+    assert overall.first_source_accuracy > 0.5 and 0 < overall.name_f1 <= 1

@@ -1,0 +1,79 @@
+"""`make sources`: the source extractor measured on the labelled corpus (data/GUIDELINES.md §9).
+
+    python -m train.cli.sources [--model models/<run>] [--out reports/sources/measure.json]
+
+Three gates: the gold speaker classes, predicted ones (the checkpoint's with --model, which has seen its
+training articles; otherwise a TF-IDF baseline trained without the sentence's event family) and none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from train.config import DEFAULT_CONFIG, load_config
+from train.data.build import labelled_examples
+from train.errors import UserError, exit_with
+from train.logs import setup_command_logging
+from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SourceExtractor
+from train.sources.measure import articles_of, extract_all, leave_event_out_speakers, measure
+from train.sources.roles import load_roles
+
+COLUMNS = (("name P", "name_precision"), ("name R", "name_recall"), ("name F1", "name_f1"),
+           ("mention F1", "mention_f1"), ("overlap F1", "mention_overlap_f1"), ("quote acc", "quote_accuracy"),
+           ("first source", "first_source_accuracy"), ("none clean", "none_without_source"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Measure the source extractor on the labelled corpus.")
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
+    parser.add_argument("--model", help="a checkpoint whose predicted speakers gate the extractor")
+    parser.add_argument("--out", default="reports/sources/measure.json")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. sources.roles=my_roles.yaml")
+    args = parser.parse_args(argv)
+    setup_command_logging()
+    try:
+        config = load_config(args.config, args.overrides)
+        examples = labelled_examples(config.data)
+        roles = load_roles(config.sources.roles)
+        extractor = SourceExtractor(roles)
+        gated = SourceExtractor(roles, min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)  # as the Tagger runs it
+        articles = articles_of(examples)
+        if args.model:
+            from train.modeling.tagger import Tagger
+
+            tagger = Tagger.from_pretrained(args.model, sources=False)
+            tagged = tagger.tag_sentences([[r["text"] for r in rows] for rows in articles])
+            predicted = {r["id"]: t["speaker"] for rows, ts in zip(articles, tagged) for r, t in zip(rows, ts)}
+            confidence = {r["id"]: max(t["speaker_scores"].values()) for rows, ts in zip(articles, tagged)
+                          for r, t in zip(rows, ts)}
+            how = f"predicted by {Path(args.model).name}"
+        else:
+            predicted, confidence = leave_event_out_speakers(examples)
+            how = "predicted (TF-IDF, leave-event-out)"
+        results = [
+            *measure(examples, extract_all(extractor, articles, lambda r: r["speaker"]), "gold speakers"),
+            *measure(examples, extract_all(gated, articles, lambda r: predicted[r["id"]], lambda r: confidence[r["id"]]),
+                     how),
+            *measure(examples, extract_all(extractor, articles, None), "no gate"),
+        ]
+    except UserError as e:
+        return exit_with(e)
+    print(f"roles table {roles.version}; {len(examples)} labelled sentences")
+    print(f"{'gate':40} {'part':28} " + " ".join(f"{name:>12}" for name, _ in COLUMNS))
+    for r in results:
+        values = r.scores.to_dict()
+        print(f"{r.gate:40} {r.part:28} " + " ".join(f"{values[key]:12.3f}" for _, key in COLUMNS))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"roles_version": roles.version, "results": [asdict(r) for r in results]},
+                              ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
