@@ -158,6 +158,13 @@ def test_import_of_a_real_export_keeps_submitted_labels_and_reports_disagreement
     assert "already exists" in capsys.readouterr().err
 
 
+def test_import_into_another_folder_leaves_the_training_annotations_alone(project, tmp_path):
+    before = sorted(p.name for p in (project / "data/annotations").iterdir())
+    assert import_labels_main([str(EXPORT), "--name", "sample", "--dir", str(tmp_path / "sample")]) == 1
+    assert len((tmp_path / "sample/sample.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+    assert sorted(p.name for p in (project / "data/annotations").iterdir()) == before
+
+
 def test_import_refuses_a_file_that_is_not_a_json_export(tmp_path):
     bad = tmp_path / "export.csv"
     bad.write_text("id,text\n1,a\n", encoding="utf-8")

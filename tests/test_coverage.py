@@ -226,3 +226,39 @@ def test_a_labelled_record_that_does_not_fit_is_refused_and_nothing_is_written(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {labelled}:4: ") and message in err and "\n" not in err, err
     assert not out.exists()
+
+
+def test_who_is_quoted_counts_sources_per_outlet_with_intervals_and_diversity(synthetic, tmp_path):
+    path, _ = synthetic
+    rows = list(read_rows(path, "jsonl"))[:600]
+    names = {"russia_official": "Дмитрий Песков", "us_official": "Белый дом", "putin": "Владимир Путин"}
+    for i, row in enumerate(rows):
+        name = names.get(row["speaker"])
+        row["sources"] = [{"name": name, "mention": None, "start": None, "end": None, "type": "person",
+                           "relayed_by": None}] if name else []
+        row["quote"] = ("direct" if i % 3 == 0 else "indirect") if name else "none"
+    with_sources = write_jsonl(tmp_path / "with-sources.jsonl", rows)
+    corpus = read_corpus(with_sources, SCHEME)
+    assert len(corpus.sources) == len(corpus.articles)
+    calib = synthetic_calibration(TAGGER, groups=3, sentences_per_group=60)
+    out = build_coverage(with_sources, SCHEME, fit_corrections([calib], SCHEME, 50, 1), "synthetic",
+                         tmp_path / "report", n_resamples=50, sample_size=100)
+    with (out / "sources.csv").open(encoding="utf-8") as file:
+        table = list(csv.DictReader(file))
+    overall = {r["measure"] + ":" + r["source"]: r for r in table if r["scope"] == "overall"}
+    attributed = sum(1 for r in rows if r["sources"])
+    assert int(overall["distinct_sources:"]["attributed_sentences"]) == attributed
+    assert float(overall["distinct_sources:"]["value"]) == 3
+    peskov = sum(1 for r in rows if r["speaker"] == "russia_official")
+    share = overall["source_share:Дмитрий Песков"]
+    assert int(share["sentences"]) == peskov and float(share["value"]) == pytest.approx(peskov / attributed, abs=1e-4)
+    assert float(share["low"]) <= float(share["value"]) <= float(share["high"])
+    assert float(overall["official_share:"]["value"]) == pytest.approx(1.0)
+    direct = sum(1 for r in rows if r["quote"] == "direct")
+    assert float(overall["direct_share:"]["value"]) == pytest.approx(direct / attributed, abs=1e-4)
+    assert {r["group"] for r in table if r["scope"] == "outlet"} == {r["outlet"] for r in rows}
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert '<section id="sources">' in page and 'id="f-source"' in page and "Дмитрий Песков" in page
+    assert '<section id="sources">' not in (build_coverage(
+        path, SCHEME, fit_corrections([calib], SCHEME, 50, 1), "synthetic", tmp_path / "plain", n_resamples=50,
+        sample_size=100) / "index.html").read_text(encoding="utf-8")

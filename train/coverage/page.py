@@ -4,6 +4,7 @@
     OUT/shares.csv     every estimate with its 95% interval, the raw share and count beside it, the method, what
                        the interval covers, where the error rates come from and how many sentences they rest on
     OUT/articles.csv   per article: outlet, date, url, sentences, raw speaker and topic shares
+    OUT/sources.csv    when the predictions carry sources: top sources with intervals, diversity per outlet
     OUT/coverage.json  what the page was built from (also marks OUT as this tool's, safe to replace)
 """
 
@@ -25,6 +26,7 @@ from train.coverage.calibration import SPEAKERS, HeadChoice
 from train.coverage.estimates import Correction, Corrections
 from train.coverage.figures import heatmap_figure, small_multiples_figure, stacked_shares_figure, time_figure
 from train.coverage.quantify import DESCRIPTIONS
+from train.coverage.sources import TOP_OVERALL, TOP_PER_OUTLET, GroupSources, group_sources
 from train.coverage.tables import (
     N_RESAMPLES,
     SAMPLE_SIZE,
@@ -38,6 +40,7 @@ from train.coverage.tables import (
 )
 from train.data.scheme import LabelScheme
 from train.errors import UserError
+from train.evaluation.stats import SEED
 from train.pages import page_environment
 
 MANIFEST = "coverage.json"
@@ -142,6 +145,24 @@ def _write_shares_csv(path: Path, scopes: list[tuple[str, list[GroupShares]]], s
                             g.estimate["raw_pair"][t, s])), int(g.counts["pair"][t, s]), *speaker])
 
 
+def _write_sources_csv(path: Path, groups: list[GroupSources]) -> None:
+    def number(value: float) -> str:
+        return "" if math.isnan(value) else f"{value:.4f}"
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["scope", "group", "attributed_sentences", "measure", "source", "sentences", "value", "low",
+                         "high"])
+        for g in groups:
+            base = ["overall" if g.name == ALL_ARTICLES else "outlet", g.name, g.attributed]
+            for measure, value in (("distinct_sources", float(g.distinct)), ("official_share", g.official_share),
+                                   ("concentration", g.concentration), ("direct_share", g.direct_share),
+                                   ("indirect_share", g.indirect_share)):
+                writer.writerow([*base, measure, "", "", number(value), "", ""])
+            for source in g.top:
+                writer.writerow([*base, "source_share", source.name, source.sentences, number(source.share),
+                                 number(source.low), number(source.high)])
+
+
 def _write_articles_csv(path: Path, corpus: Corpus, layout: Layout) -> None:
     parts = layout.split(corpus.features.astype(float))
     n = parts["sentences"]
@@ -197,6 +218,11 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme,
     periods = [group_shares(name, corpus.features[rows], layout, corrections, n_resamples)
                for name, rows in grouped(corpus, keys).items()]
     undated = keys.count(None)
+    sources = []
+    if corpus.sources and len(corpus.sources) == len(corpus.articles):
+        sources = [group_sources(ALL_ARTICLES, corpus.sources, TOP_OVERALL, n_resamples, SEED)] + [
+            group_sources(name, [corpus.sources[i] for i in rows], TOP_PER_OUTLET, n_resamples, SEED)
+            for name, rows in grouped(corpus, [a.outlet for a in corpus.articles]).items()]
     log.info("estimated %d outlets and %d periods in %.1f s", len(outlets), len(periods),
              time.perf_counter() - started)
 
@@ -224,6 +250,7 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme,
         "topic_period_rows": _table(periods, "topic", scheme.topics),
         "rankings": rankings(corpus, layout), "min_ranked": MIN_RANKED_SENTENCES, "ranked": RANKED_ARTICLES,
         "sample": corpus.sample, "sampled": corpus.sampled, "outlets": [g.name for g in outlets],
+        "sources": sources, "source_names": sorted({s.name for g in sources for s in g.top}),
     }
     html = page_environment("train.coverage").get_template("coverage.html.j2").render(context)
     manifest = {"predictions": str(predictions), "model": model, "articles": len(corpus.articles),
@@ -240,6 +267,8 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme,
         _write_shares_csv(staging / "shares.csv", [("overall", [overall]), ("outlet", outlets), (unit, periods)],
                           scheme, corrections)
         _write_articles_csv(staging / "articles.csv", corpus, layout)
+        if sources:
+            _write_sources_csv(staging / "sources.csv", sources)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
     write_directory_atomically(out_dir, write)

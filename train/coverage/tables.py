@@ -28,6 +28,7 @@ from train.coverage.estimates import (
     topic_shares,
     with_shift,
 )
+from train.coverage.sources import ArticleSources
 from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.evaluation.stats import N_RESAMPLES, SEED
@@ -63,6 +64,7 @@ class Corpus:
     sample: list[dict]
     sentences: int = 0
     texts: dict[tuple[str, int], str] = field(default_factory=dict)  # sentences of the articles asked to keep
+    sources: list[ArticleSources] = field(default_factory=list)  # per article, when the predictions carry sources
 
     @property
     def sampled(self) -> bool:
@@ -96,6 +98,15 @@ def article_vector(speaker_pred: np.ndarray, speaker_probs: np.ndarray, topic_pr
     return np.concatenate([
         [len(speaker_pred)], speaker_onehot.sum(0), speaker_probs.sum(0), topic_pred.sum(0), topic_probs.sum(0),
         (topic_pred.T @ speaker_onehot).ravel(), (topic_pred.T @ speaker_probs).ravel()]).astype(np.float32)
+
+
+def row_sources(row: dict) -> list[dict]:
+    """A row's sources: the JSONL list, or the flat `source_names` column of CSV and Parquet."""
+    sources = row.get("sources")
+    if isinstance(sources, list):
+        return [s for s in sources if isinstance(s, dict) and s.get("name")]
+    names = row.get("source_names")
+    return [{"name": name} for name in str(names).split("; ") if name] if names else []
 
 
 def _parse_date(value) -> date | None:
@@ -156,6 +167,11 @@ class _Reader:
         topic_pred = np.zeros((len(rows), self.layout.topics))
         for i, (_, topics, _, _) in enumerate(parsed):
             topic_pred[i, topics] = 1
+        if any("sources" in row or "source_names" in row for row in rows):
+            article_sources = ArticleSources()
+            for i, row in enumerate(rows):
+                article_sources.add(row_sources(row), str(row.get("quote") or ""), self.scheme.speakers[parsed[i][0]])
+            self.reduction.sources.append(article_sources)
         self.reduction.vectors.append(article_vector(np.array([p[0] for p in parsed]), np.array([p[3] for p in parsed]),
                                                      topic_pred, np.array([p[2] for p in parsed])))
         self.sample_sentences(article_id, rows, parsed, outlet)
@@ -174,7 +190,8 @@ class _Reader:
                 "before": str(rows[i - 1].get("text", "")) if i > 0 else "",
                 "after": str(rows[i + 1].get("text", "")) if i + 1 < len(rows) else "",
                 "topics": [self.scheme.topics[j] for j in parsed[i][1]],
-                "speaker": self.scheme.speakers[parsed[i][0]], "confidence": round(max(parsed[i][3]), 3)}
+                "speaker": self.scheme.speakers[parsed[i][0]], "confidence": round(max(parsed[i][3]), 3),
+                "sources": [source["name"] for source in row_sources(row)]}
             entry = (-priority, sentence)  # a max-heap of the kept priorities: the first is the one to drop
             if len(candidates) < self.sample_size:
                 heapq.heappush(candidates, entry)
@@ -196,6 +213,7 @@ class Reduction:
     vectors: list[np.ndarray]
     candidates: list[tuple[int, dict]]
     texts: dict[tuple[str, int], str] = field(default_factory=dict)  # sentences of the articles asked to keep
+    sources: list[ArticleSources] = field(default_factory=list)  # per article, when the predictions carry sources
 
 
 def reduce_file(path: Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE, seed: int = SEED,
@@ -278,6 +296,7 @@ def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE
         corpus.articles.extend(reduction.articles)
         vectors.extend(reduction.vectors)
         corpus.texts.update(reduction.texts)
+        corpus.sources.extend(reduction.sources)
     if not corpus.articles:
         raise PredictionsError(f"{path}: no prediction rows; expected `make predict` output")
     corpus.features = np.vstack(vectors)
