@@ -61,15 +61,15 @@ def by_sentence(rows) -> dict[tuple[str, int], dict]:
 def test_tags_equal_the_single_process_path_and_bad_input_is_reported(checkpoint, tagger, tmp_path):
     source = articles_file(tmp_path / "articles.jsonl", 30, extra=[
         {"id": "english", "text": "This article is written in English and is not tagged."}, {"id": "no-text"}])
-    local = tmp_path / "local.jsonl"
-    predict_files(tagger, [str(source)], local, report=lambda line: None)
+    local = tmp_path / "local.parquet"  # the same format as the parts: sources are flat columns in Parquet
+    predict_files(tagger, [str(source)], local, "parquet", report=lambda line: None)
     reports: list[str] = []
     out = tmp_path / "parts"
     result = predict_on_ray(checkpoint, [str(source)], out, "parquet", TWO_ACTORS, chunk_sentences=40,
                             report=reports.append)
 
     assert len(part_files(out)) > 2  # several chunks, so both actors had work
-    expected, got = by_sentence(read_rows(local, "jsonl")), by_sentence(read_parts(out))
+    expected, got = by_sentence(read_rows(local, "parquet")), by_sentence(read_parts(out))
     assert got.keys() == expected.keys()
     for key, row in expected.items():
         assert got[key]["topics"] == row["topics"] and got[key]["speaker"] == row["speaker"], key
