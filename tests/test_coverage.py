@@ -262,3 +262,23 @@ def test_who_is_quoted_counts_sources_per_outlet_with_intervals_and_diversity(sy
     assert '<section id="sources">' not in (build_coverage(
         path, SCHEME, fit_corrections([calib], SCHEME, 50, 1), "synthetic", tmp_path / "plain", n_resamples=50,
         sample_size=100) / "index.html").read_text(encoding="utf-8")
+
+
+def test_with_a_labelled_sample_a_run_whose_splits_cannot_be_rebuilt_uses_the_sample_alone(
+        untrained_checkpoint, built_project, seed_predictions, tmp_path, monkeypatch):
+    import train.coverage.labelled as labelled_module
+
+    def changed_annotations(checkpoint):
+        raise labelled_module.EvaluationError("annotations changed since")
+    monkeypatch.chdir(built_project)
+    monkeypatch.setattr(labelled_module, "held_out_calibration", changed_annotations)
+    records = (seed_labels(seed_predictions, "000_6121d04cb6a2ecdd")
+               + seed_labels(seed_predictions, "004_7b4b3a878ca4dd7e"))
+    labelled = write_jsonl(tmp_path / "sample.jsonl", records)
+    out = tmp_path / "report"
+    assert main([str(seed_predictions), "--out", str(out), "--model", str(untrained_checkpoint), "--resamples", "50",
+                 "--labelled", str(labelled)]) == 0
+    with (out / "shares.csv").open(encoding="utf-8") as file:
+        assert {r["labelled_sentences"] for r in csv.DictReader(file)} == {
+            f"labelled sample of the coverage: {len(records)}"}
+    assert main([str(seed_predictions), "--out", str(tmp_path / "without"), "--model", str(untrained_checkpoint)]) == 2

@@ -9,6 +9,7 @@ worse than pooling them with the held-out splits, which `calibration.choose` dec
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from train.evaluation.stats import SEED
 from train.modeling.checkpoint import Checkpoint
 
 HELD_OUT_SPLITS = ("validation", "test")
+log = logging.getLogger(__name__)
 MIN_EVENT_FAMILIES = 3
 HELD_OUT, LABELLED = "held-out splits", "labelled sample of the coverage"
 
@@ -109,12 +111,20 @@ def candidate_calibrations(held_out: Calibration, labelled: Calibration | None) 
 
 def checkpoint_corrections(checkpoint: Checkpoint, labelled: str | Path | None, corpus: Corpus, n_resamples: int,
                            seed: int = SEED) -> Corrections:
-    """The corrections of a coverage page: fitted on the run's held-out splits, or on LABELLED (alone or pooled)."""
-    held_out = held_out_calibration(checkpoint)
-    sample = None
-    if labelled is not None:
-        sample = labelled_calibration(checkpoint, labelled, corpus.texts, {a.id for a in corpus.articles})
-    return fit_corrections(candidate_calibrations(held_out, sample), checkpoint.scheme, n_resamples, seed)
+    """The corrections of a coverage page: fitted on the run's held-out splits, or on LABELLED (alone or pooled).
+
+    With LABELLED, a run whose held-out splits can no longer be rebuilt (its annotations changed since)
+    is corrected with the sample alone, and the log says why.
+    """
+    if labelled is None:
+        return fit_corrections([held_out_calibration(checkpoint)], checkpoint.scheme, n_resamples, seed)
+    sample = labelled_calibration(checkpoint, labelled, corpus.texts, {a.id for a in corpus.articles})
+    try:
+        candidates = candidate_calibrations(held_out_calibration(checkpoint), sample)
+    except EvaluationError as e:
+        log.warning("the held-out splits are not used, only %s: %s", labelled, e)
+        candidates = [sample]
+    return fit_corrections(candidates, checkpoint.scheme, n_resamples, seed)
 
 
 def labelled_articles(path: str | Path | None) -> set[str]:
