@@ -188,12 +188,16 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+def labelled_seed_pages(predictions: Path, directory: Path) -> tuple[Path, list[dict]]:
+    """Both seed pages' gold labels as a LABELLED file for `predictions`."""
+    records = (seed_labels(predictions, "000_6121d04cb6a2ecdd") + seed_labels(predictions, "004_7b4b3a878ca4dd7e"))
+    return write_jsonl(directory / "sample.jsonl", records), records
+
+
 def test_a_labelled_sample_of_the_coverage_gives_the_error_rates(untrained_checkpoint, built_project,
                                                                   seed_predictions, tmp_path, monkeypatch):
     monkeypatch.chdir(built_project)
-    records = (seed_labels(seed_predictions, "000_6121d04cb6a2ecdd")
-               + seed_labels(seed_predictions, "004_7b4b3a878ca4dd7e"))
-    labelled = write_jsonl(tmp_path / "sample.jsonl", records)
+    labelled, records = labelled_seed_pages(seed_predictions, tmp_path)
     out = tmp_path / "report"
     assert main([str(seed_predictions), "--out", str(out), "--model", str(untrained_checkpoint), "--resamples", "50",
                  "--labelled", str(labelled)]) == 0
@@ -272,9 +276,7 @@ def test_with_a_labelled_sample_a_run_whose_splits_cannot_be_rebuilt_uses_the_sa
         raise labelled_module.EvaluationError("annotations changed since")
     monkeypatch.chdir(built_project)
     monkeypatch.setattr(labelled_module, "held_out_calibration", changed_annotations)
-    records = (seed_labels(seed_predictions, "000_6121d04cb6a2ecdd")
-               + seed_labels(seed_predictions, "004_7b4b3a878ca4dd7e"))
-    labelled = write_jsonl(tmp_path / "sample.jsonl", records)
+    labelled, records = labelled_seed_pages(seed_predictions, tmp_path)
     out = tmp_path / "report"
     assert main([str(seed_predictions), "--out", str(out), "--model", str(untrained_checkpoint), "--resamples", "50",
                  "--labelled", str(labelled)]) == 0

@@ -30,7 +30,6 @@ from train.coverage.quantify import (
     METHODS,
     HeadSample,
     contributions,
-    error_rates,
     fit_quantifier,
     quantify,
     speaker_sample,
@@ -201,7 +200,7 @@ def score_methods(calib: Calibration, head: str, methods=METHODS) -> list[Method
                 error = quantify(quantifier, test_part) - test_part.prevalence()
                 per_label[method].append(_positive_share(error, binary))
                 if method in LINEAR:
-                    shares = contributions(method, error_rates(method, fit_part), test_part)
+                    shares = contributions(method, quantifier, test_part)
                     error = excess_error(error, shares, test_part.gold)
                 per_label_excess[method].append(_positive_share(error, binary))
                 artificial[method] += [float(np.abs(_positive_share(

@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import quapy.functional as F
 from quapy.method.aggregative import ACC, CC, EMQ, PACC, PCC
 from sklearn.base import BaseEstimator, ClassifierMixin
 
@@ -154,20 +153,12 @@ def adjust(method: str, rates: np.ndarray, mean_decisions: np.ndarray, mean_prob
     return np.where(total > 0, clipped / np.where(total > 0, total, 1), uniform)
 
 
-def contributions(method: str, rates: np.ndarray, sample: HeadSample) -> np.ndarray:
-    """Each sentence's share of a linear method's estimate before clipping: the estimate is their mean."""
+def contributions(method: str, quantifier, sample: HeadSample) -> np.ndarray:
+    """Each sentence's share of a fitted linear method's estimate before clipping: the estimate is their mean."""
     outputs = sample.probabilities if method in SOFT else sample.decisions
-    if method not in ADJUSTING or abs(np.linalg.det(rates)) < 1e-12:
+    if method not in ADJUSTING:
+        return outputs
+    rates = quantifier.Pte_cond_estim_  # the rates QuaPy fitted, not measured again
+    if abs(np.linalg.det(rates)) < 1e-12:
         return outputs
     return np.linalg.solve(rates, outputs.T).T
-
-
-def emq_shares(train_prevalence: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    """EMQ's shares of one sample by QuaPy's EM routine."""
-    if len(probabilities) == 0:
-        return np.full(probabilities.shape[1], np.nan)
-    return np.asarray(EMQ.EM(np.asarray(train_prevalence, dtype=float), probabilities)[0])
-
-
-def normalized(shares: np.ndarray) -> np.ndarray:
-    return F.normalize_prevalence(np.asarray(shares, dtype=float), method=NORM)
