@@ -54,7 +54,7 @@ def test_shares_from_a_predictions_file_cover_the_known_truth(synthetic):
                            fit_corrections([calib], SCHEME, 300, 1), 300)
     for key in ("speaker", "topic"):
         corrected = np.abs(overall.estimate[key] - truth[key]).mean()
-        raw = np.abs(overall.estimate[f"raw_{key}"] - truth[key]).mean()
+        raw = np.abs(overall.raw[key] - truth[key]).mean()
         assert corrected < raw, (key, corrected, raw)
         covered = (overall.low[key] <= truth[key]) & (truth[key] <= overall.high[key])
         assert covered.mean() >= 0.8, (key, covered)

@@ -11,7 +11,8 @@ from train.data.scheme import load_scheme
 from train.modeling.baseline import train_baseline
 from train.modeling.heads import HeadConfig
 from train.modeling.inference import predict_probabilities
-from train.modeling.lexical import LexicalModel, blend
+from train.modeling.lexical import LexicalModel
+from train.modeling.outputs import HeadLabels, HeadProbabilities
 from train.modeling.transformer import init_transformer, load_tokenizer
 from train.training.fit import tokenize
 from train.training.probe import fit_probe, pooled_vectors
@@ -26,21 +27,21 @@ def splits(built_project):
 
 def test_the_stored_lexical_model_gives_the_baselines_probabilities(splits, tmp_path):
     train = splits["train"]
-    baseline = train_baseline(train["text"], np.array(train["topic_labels"]), np.array(train["speaker_label"]),
-                              len(SCHEME.speakers))
+    baseline = train_baseline(train["text"], HeadLabels.of_split(train), len(SCHEME.speakers))
     texts = list(splits["test"]["text"]) + ["Совсем новое предложение без знакомых слов: ъъъ."]
-    expected_topic, expected_speaker = baseline.predict_probabilities(texts)
+    expected = baseline.predict_probabilities(texts)
     LexicalModel.from_baseline(baseline, len(SCHEME.speakers)).save(tmp_path)
-    topic, speaker = LexicalModel.load(tmp_path).predict_probabilities(texts)
-    np.testing.assert_allclose(topic, expected_topic, atol=2e-4)
-    np.testing.assert_allclose(speaker, expected_speaker, atol=2e-4)
+    stored = LexicalModel.load(tmp_path).predict_probabilities(texts)
+    np.testing.assert_allclose(stored.topics, expected.topics, atol=2e-4)
+    np.testing.assert_allclose(stored.speaker, expected.speaker, atol=2e-4)
     assert LexicalModel.load(tmp_path / "nowhere") is None
 
 
 def test_blend_is_the_weighted_average():
-    topic, speaker = blend((np.ones((2, 3)), np.zeros((2, 4))), (np.zeros((2, 3)), np.ones((2, 4))), 0.25)
-    np.testing.assert_allclose(topic, 0.75)
-    np.testing.assert_allclose(speaker, 0.25)
+    neural = HeadProbabilities(np.ones((2, 3)), np.zeros((2, 4)))
+    blended = neural.blend(HeadProbabilities(np.zeros((2, 3)), np.ones((2, 4))), 0.25)
+    np.testing.assert_allclose(blended.topics, 0.75)
+    np.testing.assert_allclose(blended.speaker, 0.25)
 
 
 def test_the_probe_writes_logistic_regressions_into_the_heads(splits, tiny_encoder):
@@ -53,7 +54,7 @@ def test_the_probe_writes_logistic_regressions_into_the_heads(splits, tiny_encod
     train_x = pooled_vectors(model, data["train"], tokenizer.pad_token_id)
     speakers = np.array(data["train"]["speaker_labels"])
     reference = LogisticRegression(C=4.0, max_iter=3000, class_weight="balanced").fit(train_x, speakers)
-    _, speaker = predict_probabilities(model.eval(), tokenizer, list(splits["test"]["text"]))
+    speaker = predict_probabilities(model.eval(), tokenizer, list(splits["test"]["text"])).speaker
     expected = np.zeros_like(speaker)
     expected[:, reference.classes_] = reference.predict_proba(x)
     np.testing.assert_allclose(speaker, expected, atol=1e-4)
@@ -71,8 +72,7 @@ def test_a_checkpoint_with_a_lexical_model_blends_wherever_it_predicts(untrained
     run = tmp_path / "run"
     shutil.copytree(untrained_checkpoint, run)
     train = splits["train"]
-    lexical = LexicalModel.from_baseline(train_baseline(train["text"], np.array(train["topic_labels"]),
-                                                        np.array(train["speaker_label"]), len(SCHEME.speakers)),
+    lexical = LexicalModel.from_baseline(train_baseline(train["text"], HeadLabels.of_split(train), len(SCHEME.speakers)),
                                          len(SCHEME.speakers))
     texts = list(splits["test"]["text"])
     model, tokenizer = Checkpoint.open(run).load()
@@ -83,6 +83,6 @@ def test_a_checkpoint_with_a_lexical_model_blends_wherever_it_predicts(untrained
     model, tokenizer = Checkpoint.open(run).load()
     assert model.lexical is not None and model.config.lexical_weight == 0.5
     blended = predict_probabilities(model, tokenizer, texts)
-    expected = blend(neural, lexical.predict_probabilities(texts), 0.5)
-    np.testing.assert_allclose(blended[0], expected[0], atol=1e-5)
-    np.testing.assert_allclose(blended[1], expected[1], atol=1e-5)
+    expected = neural.blend(lexical.predict_probabilities(texts), 0.5)
+    np.testing.assert_allclose(blended.topics, expected.topics, atol=1e-5)
+    np.testing.assert_allclose(blended.speaker, expected.speaker, atol=1e-5)

@@ -55,14 +55,15 @@ def test_save_load_gives_identical_predictions(navec_run):
     model, tokenizer = load_checkpoint(navec_run.run_dir)
     again, _ = load_checkpoint(navec_run.run_dir)
     first = predict_probabilities(model, tokenizer, SAMPLE, CONTEXTS)
-    np.testing.assert_array_equal(first[0], predict_probabilities(again, tokenizer, SAMPLE, CONTEXTS)[0])
-    np.testing.assert_array_equal(first[1], predict_probabilities(again, tokenizer, SAMPLE, CONTEXTS)[1])
+    second = predict_probabilities(again, tokenizer, SAMPLE, CONTEXTS)
+    np.testing.assert_array_equal(first.topics, second.topics)
+    np.testing.assert_array_equal(first.speaker, second.speaker)
     assert model.config.topic_thresholds == json.loads((navec_run.run_dir / "config.json").read_text())[
         "topic_thresholds"]
     # Packed sequences: a sentence scores the same whatever it is batched and padded with.
     one_by_one = predict_probabilities(model, tokenizer, SAMPLE, CONTEXTS, batch_size=1)
-    np.testing.assert_allclose(first[0], one_by_one[0], atol=1e-6)
-    np.testing.assert_allclose(first[1], one_by_one[1], atol=1e-6)
+    np.testing.assert_allclose(first.topics, one_by_one.topics, atol=1e-6)
+    np.testing.assert_allclose(first.speaker, one_by_one.speaker, atol=1e-6)
 
 
 def test_int8_is_refused_for_navec_with_a_reason(navec_run):
@@ -101,9 +102,9 @@ def test_tokens_are_lowercased_and_unknowns_numbers_and_punctuation_have_ids(sch
         EXTRA_TOKENS)
     assert ids[2] == [tokenizer.pad_token_id]
     model.eval()
-    upper, lower = predict_probabilities(model, tokenizer, ["ПУТИН ЗАЯВИЛ О САНКЦИЯХ", "путин заявил о санкциях"])
-    np.testing.assert_array_equal(upper[0], upper[1])
-    np.testing.assert_array_equal(lower[0], lower[1])
+    upper_then_lower = predict_probabilities(model, tokenizer, ["ПУТИН ЗАЯВИЛ О САНКЦИЯХ", "путин заявил о санкциях"])
+    np.testing.assert_array_equal(upper_then_lower.topics[0], upper_then_lower.topics[1])
+    np.testing.assert_array_equal(upper_then_lower.speaker[0], upper_then_lower.speaker[1])
 
 
 def test_truncation_keeps_the_first_tokens(scheme):
@@ -118,7 +119,7 @@ def test_context_is_read_only_when_configured(scheme, use_context):
     model, tokenizer = init_navec_model(DEFAULT_NAVEC, HeadConfig(scheme, DEFAULT_NAVEC, use_context=use_context), hidden_size=16)
     model.eval()
     texts = [SAMPLE[0]] * 2
-    topics, speakers = predict_probabilities(model, tokenizer, texts, ["Байден заявил.", "Песков ответил."])
+    speakers = predict_probabilities(model, tokenizer, texts, ["Байден заявил.", "Песков ответил."]).speaker
     assert np.array_equal(speakers[0], speakers[1]) is not use_context
     # attention- and max-pooled vectors (2 x 2 x hidden_size) per text; twice that with the context
     assert model.topic_head.in_features == 16 * 4 * (2 if use_context else 1)
@@ -143,5 +144,5 @@ def test_a_sentence_scores_the_same_whatever_it_is_batched_with(scheme):
     alone = predict_probabilities(model, tokenizer, [SAMPLE[0]], ["Байден заявил."])
     padded = predict_probabilities(model, tokenizer, [SAMPLE[0], " ".join(SAMPLE * 3)],
                                    ["Байден заявил.", " ".join(SAMPLE)], batch_size=2)
-    np.testing.assert_allclose(alone[0][0], padded[0][0], atol=1e-6)
-    np.testing.assert_allclose(alone[1][0], padded[1][0], atol=1e-6)
+    np.testing.assert_allclose(alone.topics[0], padded.topics[0], atol=1e-6)
+    np.testing.assert_allclose(alone.speaker[0], padded.speaker[0], atol=1e-6)

@@ -88,7 +88,7 @@ def test_intervals_cover_the_known_truth_and_corrections_beat_raw_counts(labelle
         for key in ("speaker", "topic"):
             inside = (overall.low[key] - 1e-9 <= truth[key]) & (truth[key] <= overall.high[key] + 1e-9)
             covered, total = covered + inside.sum(), total + len(inside)
-            raw_error.append(np.abs(overall.estimate[f"raw_{key}"] - truth[key]).mean())
+            raw_error.append(np.abs(overall.raw[key] - truth[key]).mean())
             corrected_error.append(np.abs(overall.estimate[key] - truth[key]).mean())
     assert covered / total >= 0.85, (covered, total)
     assert np.mean(corrected_error) < np.mean(raw_error), (np.mean(corrected_error), np.mean(raw_error))

@@ -7,6 +7,7 @@ import numpy as np
 from tests.helpers import ROOT
 from train.data.scheme import load_scheme
 from train.evaluation.scoring import Predictions, jsonl_data, score_sources
+from train.modeling.outputs import HeadProbabilities
 
 SCHEME = load_scheme(ROOT / "configs/labels.yaml")
 
@@ -28,11 +29,11 @@ def test_gold_speakers_as_predictions_score_the_seed_page_by_its_own_labels(tmp_
     path.write_text((ROOT / "data/annotations/004_7b4b3a878ca4dd7e.jsonl").read_text(encoding="utf-8"),
                     encoding="utf-8")
     data = jsonl_data(path, SCHEME, "model")
-    probabilities = np.eye(len(SCHEME.speakers))[data.speaker_gold]  # certain and right
-    evaluation, found = score_sources(data, Predictions(np.zeros((len(data), len(SCHEME.topics))), probabilities,
-                                                        [0.5] * len(SCHEME.topics), 1.0))
+    certain_and_right = HeadProbabilities(np.zeros((len(data), len(SCHEME.topics))),
+                                          np.eye(len(SCHEME.speakers))[data.gold.speaker])
+    evaluation, found = score_sources(data, Predictions(certain_and_right, [0.5] * len(SCHEME.topics), 1.0))
     assert len(found) == len(data) and evaluation.roles_version.startswith("2021-2022")
     overall = evaluation.overall
-    assert overall.none_without_source == 1.0 and overall.unattributed == int((data.speaker_gold ==
+    assert overall.none_without_source == 1.0 and overall.unattributed == int((data.gold.speaker ==
                                                                                 SCHEME.speakers.index("none")).sum())
     assert overall.first_source_accuracy > 0.5 and 0 < overall.name_f1 <= 1

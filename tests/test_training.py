@@ -69,8 +69,8 @@ def test_save_load_round_trip_gives_identical_predictions(trained_run):
     again, _ = load_checkpoint(trained_run.run_dir)
     first = predict_probabilities(model, tokenizer, SAMPLE, ["", *SAMPLE[:-1]])
     second = predict_probabilities(again, tokenizer, SAMPLE, ["", *SAMPLE[:-1]])
-    np.testing.assert_array_equal(first[0], second[0])
-    np.testing.assert_array_equal(first[1], second[1])
+    np.testing.assert_array_equal(first.topics, second.topics)
+    np.testing.assert_array_equal(first.speaker, second.speaker)
     assert model.config.topic_thresholds == json.loads((trained_run.run_dir / "config.json").read_text())[
         "topic_thresholds"]
 
@@ -82,13 +82,14 @@ def test_training_learns_the_training_split(trained_run, built_project, tiny_enc
     model, tokenizer = load_checkpoint(trained_run.run_dir)
     from datasets import load_from_disk
     train_split = load_from_disk(str(built_project / "data/build/dataset"))["train"]
-    _, speaker = predict_probabilities(model, tokenizer, list(train_split["text"]), list(train_split["context"]))
+    speaker = predict_probabilities(model, tokenizer, list(train_split["text"]), list(train_split["context"])).speaker
     gold = np.array(train_split["speaker_label"])
     trained_likelihood = speaker[np.arange(len(gold)), gold].mean()
     set_seed(tiny_config(built_project, tiny_encoder, tmp_path).train.seed)  # where the trained run started
     scheme = load_scheme(ROOT / "configs/labels.yaml")
     fresh = init_transformer(str(tiny_encoder), HeadConfig(scheme, str(tiny_encoder), use_context=True), pooling="mean")
-    _, untrained = predict_probabilities(fresh.eval(), tokenizer, list(train_split["text"]), list(train_split["context"]))
+    untrained = predict_probabilities(fresh.eval(), tokenizer, list(train_split["text"]),
+                                      list(train_split["context"])).speaker
     assert trained_likelihood > untrained[np.arange(len(gold)), gold].mean()
 
 

@@ -27,6 +27,7 @@ from train.atomic import write_file_atomically
 from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.modeling.baseline import THRESHOLD, train_baseline
+from train.modeling.outputs import HeadLabels, HeadProbabilities
 
 MAX_FOLDS = 5
 
@@ -45,26 +46,22 @@ class Suspect:
     quality: float  # cleanlab's label quality score: lower is more likely wrong
 
 
-def out_of_fold_probabilities(texts: list[str], topic_gold: np.ndarray, speaker_gold: np.ndarray,
-                              groups: list[str], n_speakers: int, n_folds: int = MAX_FOLDS,
-                              ) -> tuple[np.ndarray, np.ndarray]:
-    """Topic and speaker probabilities for every sentence from a baseline trained on the other articles."""
+def out_of_fold_probabilities(texts: list[str], gold: HeadLabels, groups: list[str], n_speakers: int,
+                              n_folds: int = MAX_FOLDS) -> HeadProbabilities:
+    """Both heads' probabilities for every sentence from a baseline trained on the other articles."""
     n_groups = len(set(groups))
     if n_groups < 2:
         raise UserError(f"the audit needs labelled sentences from at least two articles; found {n_groups}")
-    topic_probs = np.zeros(topic_gold.shape)
-    speaker_probs = np.zeros((len(texts), n_speakers))
+    probabilities = HeadProbabilities.zeros(len(texts), gold.topics.shape[1], n_speakers)
     # The fits are small: BLAS threads only contend with each other (one thread here is 10-20x faster).
     with threadpool_limits(1):
         for train, held_out in GroupKFold(n_splits=min(n_folds, n_groups)).split(texts, groups=groups):
-            model = train_baseline([texts[i] for i in train], topic_gold[train], speaker_gold[train], n_speakers)
-            topic_probs[held_out], speaker_probs[held_out] = model.predict_probabilities(
-                [texts[i] for i in held_out])
-    return topic_probs, speaker_probs
+            model = train_baseline([texts[i] for i in train], gold.rows(train), n_speakers)
+            probabilities.put(held_out, model.predict_probabilities([texts[i] for i in held_out]))
+    return probabilities
 
 
-def find_suspects(examples: list[dict], topic_probs: np.ndarray, speaker_probs: np.ndarray,
-                  scheme: LabelScheme) -> list[Suspect]:
+def find_suspects(examples: list[dict], probabilities: HeadProbabilities, scheme: LabelScheme) -> list[Suspect]:
     """The labels cleanlab flags, most likely wrong first."""
     topic_labels = [[scheme.topics.index(t) for t in ex["topics"]] for ex in examples]
     speaker_labels = np.array([scheme.speakers.index(ex["speaker"]) for ex in examples])
@@ -72,15 +69,15 @@ def find_suspects(examples: list[dict], topic_probs: np.ndarray, speaker_probs: 
     with warnings.catch_warnings():
         # Classes without examples in a small set make cleanlab warn; the flagged issues are still right.
         warnings.simplefilter("ignore")
-        topic_issues = find_label_issues(topic_labels, topic_probs, multi_label=True)
-        topic_quality = multilabel_quality(topic_labels, topic_probs)
-        speaker_issues = find_label_issues(speaker_labels, speaker_probs)
-        speaker_quality = multiclass_quality(speaker_labels, speaker_probs)
+        topic_issues = find_label_issues(topic_labels, probabilities.topics, multi_label=True)
+        topic_quality = multilabel_quality(topic_labels, probabilities.topics)
+        speaker_issues = find_label_issues(speaker_labels, probabilities.speaker)
+        speaker_quality = multiclass_quality(speaker_labels, probabilities.speaker)
     for i in np.flatnonzero(topic_issues):
-        suggested = [t for t, p in zip(scheme.topics, topic_probs[i]) if p >= THRESHOLD]
+        suggested = [t for t, p in zip(scheme.topics, probabilities.topics[i]) if p >= THRESHOLD]
         suspects.append(_suspect(examples[i], TOPICS, examples[i]["topics"], suggested, topic_quality[i]))
     for i in np.flatnonzero(speaker_issues):
-        suggested = scheme.speakers[int(speaker_probs[i].argmax())]
+        suggested = scheme.speakers[int(probabilities.speaker[i].argmax())]
         suspects.append(_suspect(examples[i], SPEAKER, examples[i]["speaker"], suggested, speaker_quality[i]))
     return sorted(suspects, key=lambda s: (s.quality, s.where))
 
@@ -126,11 +123,9 @@ def review_tasks(suspects: list[Suspect], examples_by_where: dict[str, dict]) ->
 def run_audit(examples: list[dict], scheme: LabelScheme, out_dir: Path) -> list[Suspect]:
     """Audit labelled examples (dicts with where, article, index, text, context, outlet, topics, speaker)."""
     texts = [ex["text"] for ex in examples]
-    topic_gold = np.array([scheme.encode_topics(ex["topics"]) for ex in examples])
-    speaker_gold = np.array([scheme.encode_speaker(ex["speaker"]) for ex in examples])
-    topic_probs, speaker_probs = out_of_fold_probabilities(texts, topic_gold, speaker_gold,
-                                                           [ex["article"] for ex in examples], len(scheme.speakers))
-    suspects = find_suspects(examples, topic_probs, speaker_probs, scheme)
+    probabilities = out_of_fold_probabilities(texts, HeadLabels.of_records(examples, scheme),
+                                              [ex["article"] for ex in examples], len(scheme.speakers))
+    suspects = find_suspects(examples, probabilities, scheme)
     by_where = {ex["where"]: ex for ex in examples}
     outputs = {
         "audit.md": audit_markdown(suspects, len(examples)),

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from train.modeling.outputs import HeadProbabilities
+
 _NOT_WORD = re.compile(r"[\W\d_]+")
 
 
@@ -42,9 +44,9 @@ def topic_uncertainty(topic_probs: np.ndarray, thresholds: np.ndarray) -> np.nda
     return closeness.max(axis=1)
 
 
-def uncertainty(topic_probs: np.ndarray, speaker_probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+def uncertainty(probabilities: HeadProbabilities, thresholds: np.ndarray) -> np.ndarray:
     """The combined ranking score: the mean of the speaker margin and the topic threshold distance."""
-    return (speaker_uncertainty(speaker_probs) + topic_uncertainty(topic_probs, thresholds)) / 2
+    return (speaker_uncertainty(probabilities.speaker) + topic_uncertainty(probabilities.topics, thresholds)) / 2
 
 
 @dataclass

@@ -21,6 +21,7 @@ from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.evaluation.metrics import score_predictions
 from train.modeling.baseline import THRESHOLD, train_baseline
+from train.modeling.outputs import HeadLabels
 from train.training.cv import mean_sd
 
 STRATEGIES = ("random", "margin")
@@ -37,20 +38,17 @@ class SimulationSettings:
     seeds: tuple[int, ...] = tuple(range(10))
 
 
-def _scores(model, texts, topic_gold, speaker_gold, scheme: LabelScheme) -> dict[str, float]:
-    topic_probs, speaker_probs = model.predict_probabilities(texts)
-    scores = score_predictions(topic_probs, topic_gold, speaker_probs, speaker_gold, list(scheme.topics),
-                               list(scheme.speakers), [THRESHOLD] * len(scheme.topics))
-    return {"combined": scores["combined"], "topic_macro_f1": scores["topics"]["macro_f1"],
-            "speaker_macro_f1": scores["speaker"]["macro_f1"]}
+def _scores(model, texts, gold: HeadLabels, scheme: LabelScheme) -> dict[str, float]:
+    scores = score_predictions(model.predict_probabilities(texts), gold, scheme.topics, scheme.speakers,
+                               [THRESHOLD] * len(scheme.topics)).headline()
+    return {metric: scores[metric] for metric in METRICS}
 
 
 def simulate_run(examples: list[dict], scheme: LabelScheme, strategy: str, seed: int,
                  settings: SimulationSettings) -> dict[int, dict[str, float]]:
     """Test scores at each budget that the pool can reach, for one strategy and one random seed."""
     texts = [ex["text"] for ex in examples]
-    topic_gold = np.array([scheme.encode_topics(ex["topics"]) for ex in examples])
-    speaker_gold = np.array([scheme.encode_speaker(ex["speaker"]) for ex in examples])
+    gold = HeadLabels.of_records(examples, scheme)
     # The same boilerplate on two pages must not sit on both sides of the split.
     groups = [normalized_text(t) for t in texts]
     split = GroupShuffleSplit(n_splits=1, test_size=settings.test_fraction, random_state=seed)
@@ -61,15 +59,14 @@ def simulate_run(examples: list[dict], scheme: LabelScheme, strategy: str, seed:
     pool = [i for i in pool_rows if i not in set(labelled)]
     results: dict[int, dict[str, float]] = {}
     while True:
-        model = train_baseline([texts[i] for i in labelled], topic_gold[labelled], speaker_gold[labelled],
-                               len(scheme.speakers))
+        model = train_baseline([texts[i] for i in labelled], gold.rows(labelled), len(scheme.speakers))
         if len(labelled) in settings.budgets:
-            results[len(labelled)] = _scores(model, test_texts, topic_gold[test_rows], speaker_gold[test_rows], scheme)
+            results[len(labelled)] = _scores(model, test_texts, gold.rows(test_rows), scheme)
         if len(labelled) >= max(settings.budgets) or not pool:
             return results
         if strategy == "margin":
-            topic_probs, speaker_probs = model.predict_probabilities([texts[i] for i in pool])
-            ranking = uncertainty(topic_probs, speaker_probs, np.full(len(scheme.topics), THRESHOLD))
+            ranking = uncertainty(model.predict_probabilities([texts[i] for i in pool]),
+                                  np.full(len(scheme.topics), THRESHOLD))
         else:
             ranking = rng.random(len(pool))
         candidates = [Candidate(examples[i]["article"], i, texts[i], float(score)) for i, score in zip(pool, ranking)]

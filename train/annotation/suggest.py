@@ -20,6 +20,7 @@ from train.atomic import write_file_atomically
 from train.data.annotations import parse_lines
 from train.data.segment import article_contexts
 from train.errors import UsageError
+from train.modeling.outputs import HeadProbabilities
 from train.modeling.tagger import Tagger
 from train.prediction.readers import Article, Problems, check_inputs, read_articles
 from train.prediction.run import chunk_articles
@@ -122,9 +123,10 @@ def suggest(tagger: Tagger, inputs: list[str], n: int, out_dir: Path, labels_pat
         article_ids.add(sentence["article"])
         sentences.append(sentence)
     if sentences:
-        topic_probs = np.array([[s["topic_scores"][t] for t in tagger.topics] for s in sentences])
-        speaker_probs = np.array([[s["speaker_scores"][p] for p in tagger.speakers] for s in sentences])
-        scores = uncertainty(topic_probs, speaker_probs, tagger.thresholds)
+        probabilities = HeadProbabilities(
+            np.array([[s["topic_scores"][t] for t in tagger.topics] for s in sentences]),
+            np.array([[s["speaker_scores"][p] for p in tagger.speakers] for s in sentences]))
+        scores = uncertainty(probabilities, tagger.thresholds)
         candidates = [Candidate(s["article"], i, s["text"], float(score))
                       for i, (s, score) in enumerate(zip(sentences, scores))]
     if strategy == "random":

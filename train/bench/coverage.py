@@ -28,6 +28,7 @@ from train.coverage.tables import GroupShares, Layout, article_vector, group_sha
 from train.data.scheme import LabelScheme, load_scheme
 from train.data.segment import split_sentences
 from train.evaluation.stats import N_RESAMPLES, SEED
+from train.modeling.outputs import HeadLabels, HeadPredictions, HeadProbabilities
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK_ARTICLES = 2000
@@ -66,7 +67,7 @@ class SyntheticTagger:
         return SyntheticTagger(rates, np.clip(self.topic_tpr + move[0], 0.3, 0.98),
                                np.clip(self.topic_fpr + move[1] / 4, 0.005, 0.3))
 
-    def tag(self, speakers: np.ndarray, topics: np.ndarray, rng: np.random.Generator) -> SyntheticPredictions:
+    def tag(self, speakers: np.ndarray, topics: np.ndarray, rng: np.random.Generator) -> HeadPredictions:
         """Predictions and probabilities for sentences of known true speakers and topics."""
         n, k = len(speakers), len(self.speaker_rates)
         predicted = np.minimum((rng.random((n, 1)) > self.speaker_rates[speakers].cumsum(axis=1)).sum(axis=1), k - 1)
@@ -77,15 +78,7 @@ class SyntheticTagger:
         probs[np.arange(n), predicted] = confidence
         topic_pred = np.where(topics, rng.random(topics.shape) < self.topic_tpr, rng.random(topics.shape) < self.topic_fpr)
         topic_probs = np.where(topic_pred, 0.5 + 0.5 * rng.random(topics.shape), 0.5 * rng.random(topics.shape))
-        return SyntheticPredictions(predicted, probs, topic_pred.astype(int), topic_probs)
-
-
-@dataclass(frozen=True)
-class SyntheticPredictions:
-    speaker_pred: np.ndarray
-    speaker_probs: np.ndarray
-    topic_pred: np.ndarray
-    topic_probs: np.ndarray
+        return HeadPredictions(HeadLabels(topic_pred, predicted), HeadProbabilities(topic_probs, probs))
 
 
 def draw_sentences(rng: np.random.Generator, n: int, speaker_shares: np.ndarray,
@@ -106,16 +99,14 @@ def synthetic_calibration(tagger: SyntheticTagger, groups: int = 6, sentences_pe
                                                                                   rng.uniform(0.02, 0.4, t))))
         predictions = tagger.shifted(shift, seed * 100 + group).tag(speakers, topics, rng)
         articles = [f"g{group}-a{i // sentences_per_article}" for i in range(sentences_per_group)]
-        parts.append((speakers, topics, predictions, articles, [f"event {group}"] * sentences_per_group))
-    join = np.concatenate
-    folds = join([p[4] for p in parts])
-    articles = join([p[3] for p in parts])
+        parts.append((HeadLabels(topics, speakers), predictions, articles, [f"event {group}"] * sentences_per_group))
+    folds = np.concatenate([p[3] for p in parts])
+    articles = np.concatenate([p[2] for p in parts])
+    predictions = HeadPredictions.concatenate([p[1] for p in parts])
     return calibration(
         "synthetic labelled sentences", same_coverage, articles,
         article_folds(articles) if same_coverage else folds, "article" if same_coverage else "event",
-        join([p[2].speaker_probs for p in parts]), join([p[0] for p in parts]),
-        join([p[2].topic_probs for p in parts]), join([p[2].topic_pred for p in parts]),
-        join([p[1] for p in parts]).astype(int), "synthetic")
+        predictions.probabilities, predictions.labels, HeadLabels.concatenate([p[0] for p in parts]), "synthetic")
 
 
 def synthetic_coverage(tagger: SyntheticTagger, layout: Layout, articles: int, speaker_shares: np.ndarray,
@@ -125,8 +116,7 @@ def synthetic_coverage(tagger: SyntheticTagger, layout: Layout, articles: int, s
     vectors, true_speakers, true_topics = [], np.zeros(layout.speakers), np.zeros(layout.topics)
     for _ in range(articles):
         speakers, topics = draw_sentences(rng, int(rng.poisson(mean_sentences - 1)) + 1, speaker_shares, topic_shares)
-        p = tagger.tag(speakers, topics, rng)
-        vectors.append(article_vector(p.speaker_pred, p.speaker_probs, p.topic_pred, p.topic_probs))
+        vectors.append(article_vector(tagger.tag(speakers, topics, rng)))
         true_speakers += np.bincount(speakers, minlength=layout.speakers)
         true_topics += topics.sum(axis=0)
     total = true_speakers.sum()
@@ -150,7 +140,8 @@ def write_synthetic_predictions(path: Path, scheme: LabelScheme, tagger: Synthet
                 outlet = int(rng.integers(outlets))
                 n = int(rng.poisson(mean_sentences - 1)) + 1
                 speakers, topics = draw_sentences(rng, n, outlet_speakers[outlet], outlet_topics[outlet])
-                p = tagger.tag(speakers, topics, rng)
+                tagged = tagger.tag(speakers, topics, rng)
+                labels, probabilities = tagged.labels, tagged.probabilities
                 true_speakers += np.bincount(speakers, minlength=k)
                 true_topics += topics.sum(axis=0)
                 total += n
@@ -160,10 +151,10 @@ def write_synthetic_predictions(path: Path, scheme: LabelScheme, tagger: Synthet
                     lines.append(json.dumps({
                         "article": f"a{a:06d}", "outlet": f"outlet-{outlet:02d}", "date": day,
                         "url": f"https://example.org/{a}", "index": i, "text": texts[(offset + i) % len(texts)],
-                        "topics": [scheme.topics[j] for j in np.flatnonzero(p.topic_pred[i])],
-                        "topic_scores": dict(zip(scheme.topics, np.round(p.topic_probs[i], 4).tolist())),
-                        "speaker": scheme.speakers[p.speaker_pred[i]],
-                        "speaker_scores": dict(zip(scheme.speakers, np.round(p.speaker_probs[i], 4).tolist())),
+                        "topics": [scheme.topics[j] for j in np.flatnonzero(labels.topics[i])],
+                        "topic_scores": dict(zip(scheme.topics, np.round(probabilities.topics[i], 4).tolist())),
+                        "speaker": scheme.speakers[labels.speaker[i]],
+                        "speaker_scores": dict(zip(scheme.speakers, np.round(probabilities.speaker[i], 4).tolist())),
                     }, ensure_ascii=False))
             file.write("\n".join(lines) + "\n")
     return {"speaker": true_speakers / total, "topic": true_topics / total, "sentences": total}
@@ -272,7 +263,7 @@ def run_shares_benchmark(simulations: int = 20, shift: float = 0.15) -> list[Sha
             for key in ("speaker", "topic"):
                 covered = (overall.low[key] - 1e-9 <= truth[key]) & (truth[key] <= overall.high[key] + 1e-9)
                 inside, total = inside + int(covered.sum()), total + len(covered)
-                raw.append(float(np.abs(overall.estimate[f"raw_{key}"] - truth[key]).mean()))
+                raw.append(float(np.abs(overall.raw[key] - truth[key]).mean()))
                 corrected.append(float(np.abs(overall.estimate[key] - truth[key]).mean()))
         results.append(SharesBenchmark(setting, simulations, shift, inside / total, float(np.mean(raw)),
                                        float(np.mean(corrected))))

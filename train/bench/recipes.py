@@ -17,16 +17,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from datasets import concatenate_datasets
 
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.build import SPLITS, build_dataset
 from train.data.scheme import load_scheme
-from train.evaluation.metrics import headline, score_predictions, tune_thresholds
+from train.evaluation.metrics import score_predictions, tune_thresholds
 from train.modeling.baseline import train_baseline
+from train.modeling.outputs import HeadLabels, HeadProbabilities
 from train.training.cv import SEED_FAMILY, fold_plan, mean_sd
-from train.training.fit import SplitProbabilities, fit
+from train.training.fit import fit
 
 logger = logging.getLogger(__name__)
 
@@ -57,29 +57,24 @@ class RecipeResult:
         return {m: mean_sd([scores[m] for scores in self.per_family.values()]) for m in METRICS}
 
 
-def _score(probabilities: SplitProbabilities, split, scheme, thresholds) -> dict[str, float]:
-    return headline(score_predictions(probabilities.topic, np.array(split["topic_labels"]), probabilities.speaker,
-                                      np.array(split["speaker_label"]), list(scheme.topics), list(scheme.speakers),
-                                      thresholds))
+def _score(probabilities: HeadProbabilities, split, scheme, thresholds) -> dict[str, float]:
+    return score_predictions(probabilities, HeadLabels.of_split(split), scheme.topics, scheme.speakers,
+                             thresholds).headline()
 
 
-def _tfidf(splits, n_speakers: int) -> dict[str, SplitProbabilities]:
-    train = splits["train"]
-    baseline = train_baseline(train["text"], np.array(train["topic_labels"]), np.array(train["speaker_label"]),
-                              n_speakers)
-    return {name: SplitProbabilities(*baseline.predict_probabilities(splits[name]["text"]))
-            for name in ("validation", "test")}
+def _tfidf(splits, n_speakers: int) -> dict[str, HeadProbabilities]:
+    baseline = train_baseline(splits["train"]["text"], HeadLabels.of_split(splits["train"]), n_speakers)
+    return {name: baseline.predict_probabilities(splits[name]["text"]) for name in ("validation", "test")}
 
 
-def _average(a: dict[str, SplitProbabilities], b: dict[str, SplitProbabilities]) -> dict[str, SplitProbabilities]:
-    return {name: SplitProbabilities((a[name].topic + b[name].topic) / 2, (a[name].speaker + b[name].speaker) / 2)
-            for name in a}
+def _average(a: dict[str, HeadProbabilities], b: dict[str, HeadProbabilities]) -> dict[str, HeadProbabilities]:
+    return {name: a[name].mean(b[name]) for name in a}
 
 
 def run_recipes(names: list[str] | None = None, seed: int = 42) -> list[RecipeResult]:
     """Each recipe's leave-event-out scores, alone and averaged with TF-IDF, and TF-IDF's own (once)."""
     results: dict[str, RecipeResult] = {}
-    baselines: dict[str, dict[str, SplitProbabilities]] = {}  # per held-out family: the same for every recipe
+    baselines: dict[str, dict[str, HeadProbabilities]] = {}  # per held-out family: the same for every recipe
     for name in names or list(RECIPES):
         overrides = RECIPES[name]
         config_path = overrides[1] if overrides[:1] == ["--config"] else DEFAULT_CONFIG
@@ -94,13 +89,14 @@ def run_recipes(names: list[str] | None = None, seed: int = 42) -> list[RecipeRe
             for _, family, splits in fold_plan(everything, config):
                 logger.info("%s: holding out %s", name, family)
                 result = fit(config, splits, scheme, Path(work) / family)
-                fine_tuned[family] = headline(result.metrics["test"])
+                fine_tuned[family] = result.scores["test"].headline()
                 if family not in baselines:
                     baselines[family] = _tfidf(splits, len(scheme.speakers))
                 baseline = baselines[family]
                 tfidf[family] = _score(baseline["test"], splits["test"], scheme, [0.5] * len(scheme.topics))
                 combined = _average(result.probabilities, baseline)
-                thresholds = tune_thresholds(combined["validation"].topic, np.array(splits["validation"]["topic_labels"]),
+                thresholds = tune_thresholds(combined["validation"].topics,
+                                             HeadLabels.of_split(splits["validation"]).topics,
                                              floor=config.train.threshold_floor)
                 blend[family] = _score(combined["test"], splits["test"], scheme, thresholds)
         seconds = time.perf_counter() - started

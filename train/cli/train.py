@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         return exit_with(e)
     if not PartialState().is_main_process:
         return 0
-    test = result.metrics["test"]
-    print(f"{result.run_dir}: test topic macro-F1 {test['topics']['macro_f1']:.3f}, "
-          f"speaker macro-F1 {test['speaker']['macro_f1']:.3f}, combined {test['combined']:.3f} "
-          f"(n={test['n_sentences']}; see {result.run_dir}/README.md)")
+    test = result.scores["test"]
+    print(f"{result.run_dir}: test topic macro-F1 {test.topics.macro_f1:.3f}, "
+          f"speaker macro-F1 {test.speaker.macro_f1:.3f}, combined {test.combined:.3f} "
+          f"(n={test.n_sentences}; see {result.run_dir}/README.md)")
     return 0
 
 

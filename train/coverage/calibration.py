@@ -36,6 +36,7 @@ from train.coverage.quantify import (
     topic_samples,
 )
 from train.errors import UserError
+from train.modeling.outputs import HeadLabels, HeadProbabilities
 
 SPEAKERS, TOPICS = "speaker", "topics"
 ARTICLE_FOLDS = 5
@@ -74,12 +75,13 @@ class Calibration:
         return [self.speaker] if name == SPEAKERS else self.topics
 
 
-def calibration(origin: str, same_coverage: bool, articles, folds, fold_kind: str, speaker_probs, speaker_gold,
-                topic_probs, topic_pred, topic_gold, source: str) -> Calibration:
+def calibration(origin: str, same_coverage: bool, articles, folds, fold_kind: str, probabilities: HeadProbabilities,
+                decided: HeadLabels, gold: HeadLabels, source: str) -> Calibration:
+    """Labelled sentences' predictions (`decided`: the tagger's labels from `probabilities`) beside their gold."""
     articles = np.asarray(articles, dtype=str)
     return Calibration(origin, same_coverage, articles, np.asarray(folds, dtype=str), fold_kind,
-                       speaker_sample(speaker_probs, speaker_gold), topic_samples(topic_probs, topic_pred, topic_gold),
-                       {source: len(articles)})
+                       speaker_sample(probabilities.speaker, gold.speaker),
+                       topic_samples(probabilities.topics, decided.topics, gold.topics), {source: len(articles)})
 
 
 def article_folds(articles: np.ndarray, n_folds: int = ARTICLE_FOLDS, seed: int = PROTOCOL_SEED) -> np.ndarray:

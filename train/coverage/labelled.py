@@ -21,6 +21,7 @@ from train.data.annotations import parse_lines, read_records
 from train.evaluation.scoring import EvaluationError, LabelledData, check_scheme, predict, records_data, split_data
 from train.evaluation.stats import SEED
 from train.modeling.checkpoint import Checkpoint
+from train.modeling.outputs import HeadLabels
 
 HELD_OUT_SPLITS = ("validation", "test")
 log = logging.getLogger(__name__)
@@ -39,8 +40,7 @@ def _concatenate(parts: list[LabelledData]) -> LabelledData:
         ids=[i for p in parts for i in p.ids], articles=[a for p in parts for a in p.articles],
         outlets=[o for p in parts for o in p.outlets], texts=[t for p in parts for t in p.texts],
         contexts=[c for p in parts for c in p.contexts],
-        topic_gold=np.concatenate([p.topic_gold for p in parts]),
-        speaker_gold=np.concatenate([p.speaker_gold for p in parts]),
+        gold=HeadLabels.concatenate([p.gold for p in parts]),
         event_families=[f for p in parts for f in (p.event_families or [""] * len(p))])
 
 
@@ -48,8 +48,7 @@ def _calibration(checkpoint: Checkpoint, data: LabelledData, origin: str, same_c
                  fold_kind: str, source: str) -> Calibration:
     predictions, _ = predict(checkpoint, data)
     return calibration(origin, same_coverage, [f"{source}:{a}" for a in data.articles], folds, fold_kind,
-                       predictions.speaker_probs, data.speaker_gold, predictions.topic_probs, predictions.topic_pred,
-                       data.topic_gold, source)
+                       predictions.probabilities, predictions.labels, data.gold, source)
 
 
 def held_out_calibration(checkpoint: Checkpoint) -> Calibration:

@@ -66,15 +66,14 @@ def check_out_dir(out_dir: Path) -> None:
         raise CoverageError(f"{out_dir}: exists and is not a coverage report; choose another OUT=<dir>")
 
 
-def _cells(group: GroupShares, key: str, labels: tuple[str, ...], raw_key: str) -> list[dict]:
-    raw = group.estimate[raw_key]
-    return [{"estimate": group.estimate[key][i], "low": group.low[key][i], "high": group.high[key][i],
-             "raw": raw[i], "count": int(group.counts[key][i])} for i in range(len(labels))]
+def _cells(group: GroupShares, kind: str, labels: tuple[str, ...]) -> list[dict]:
+    return [{"estimate": group.estimate[kind][i], "low": group.low[kind][i], "high": group.high[kind][i],
+             "raw": group.raw[kind][i], "count": int(group.counts[kind][i])} for i in range(len(labels))]
 
 
-def _table(groups: list[GroupShares], key: str, labels: tuple[str, ...]) -> list[dict]:
-    return [{"name": g.name, "articles": g.articles, "sentences": g.sentences,
-             "cells": _cells(g, key, labels, f"raw_{key}")} for g in groups]
+def _table(groups: list[GroupShares], kind: str, labels: tuple[str, ...]) -> list[dict]:
+    return [{"name": g.name, "articles": g.articles, "sentences": g.sentences, "cells": _cells(g, kind, labels)}
+            for g in groups]
 
 
 def _pair_rows(group: GroupShares, scheme: LabelScheme) -> list[dict]:
@@ -82,7 +81,7 @@ def _pair_rows(group: GroupShares, scheme: LabelScheme) -> list[dict]:
     for t, topic in enumerate(scheme.topics):
         rows.append({"name": topic, "sentences": int(group.counts["topic"][t]), "cells": [
             {"estimate": group.estimate["pair"][t, s], "low": group.low["pair"][t, s],
-             "high": group.high["pair"][t, s], "raw": group.estimate["raw_pair"][t, s],
+             "high": group.high["pair"][t, s], "raw": group.raw["pair"][t, s],
              "count": int(group.counts["pair"][t, s])} for s in range(len(scheme.speakers))]})
     return rows
 
@@ -90,11 +89,11 @@ def _pair_rows(group: GroupShares, scheme: LabelScheme) -> list[dict]:
 def rankings(corpus: Corpus, layout: Layout) -> list[dict]:
     """For every topic and speaker, the articles with the highest share of their sentences on it."""
     parts = layout.split(corpus.features.astype(float))
-    n = parts["sentences"][:, 0]
+    n = parts.sentences[:, 0]
     eligible = n >= MIN_RANKED_SENTENCES
     result = []
-    for kind, labels, counts in (("topic", corpus.scheme.topics, parts["topic_counts"]),
-                                 ("speaker", corpus.scheme.speakers, parts["speaker_counts"])):
+    for kind, labels, counts in (("topic", corpus.scheme.topics, parts.topic_counts),
+                                 ("speaker", corpus.scheme.speakers, parts.speaker_counts)):
         for column, label in enumerate(labels):
             share = np.where(eligible, counts[:, column] / n, -1)
             top = [i for i in np.lexsort((-counts[:, column], -share))[:RANKED_ARTICLES] if share[i] > 0]
@@ -134,15 +133,15 @@ def _write_shares_csv(path: Path, scopes: list[tuple[str, list[GroupShares]]], s
                 for s, speaker_name in enumerate(scheme.speakers):
                     writer.writerow([*base, "speaker_share", "", speaker_name, *map(number, (
                         g.estimate["speaker"][s], g.low["speaker"][s], g.high["speaker"][s],
-                        g.estimate["raw_speaker"][s])), int(g.counts["speaker"][s]), *speaker])
+                        g.raw["speaker"][s])), int(g.counts["speaker"][s]), *speaker])
                 for t, topic in enumerate(scheme.topics):
                     writer.writerow([*base, "topic_share", topic, "", *map(number, (
                         g.estimate["topic"][t], g.low["topic"][t], g.high["topic"][t],
-                        g.estimate["raw_topic"][t])), int(g.counts["topic"][t]), *topics])
+                        g.raw["topic"][t])), int(g.counts["topic"][t]), *topics])
                     for s, speaker_name in enumerate(scheme.speakers):
                         writer.writerow([*base, "speaker_share_within_topic", topic, speaker_name, *map(number, (
                             g.estimate["pair"][t, s], g.low["pair"][t, s], g.high["pair"][t, s],
-                            g.estimate["raw_pair"][t, s])), int(g.counts["pair"][t, s]), *speaker])
+                            g.raw["pair"][t, s])), int(g.counts["pair"][t, s]), *speaker])
 
 
 def _write_sources_csv(path: Path, groups: list[GroupSources]) -> None:
@@ -165,8 +164,8 @@ def _write_sources_csv(path: Path, groups: list[GroupSources]) -> None:
 
 def _write_articles_csv(path: Path, corpus: Corpus, layout: Layout) -> None:
     parts = layout.split(corpus.features.astype(float))
-    n = parts["sentences"]
-    speaker_share, topic_share = parts["speaker_counts"] / n, parts["topic_counts"] / n
+    n = parts.sentences
+    speaker_share, topic_share = parts.speaker_counts / n, parts.topic_counts / n
     with path.open("w", encoding="utf-8", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["article", "outlet", "date", "url", "sentences",

@@ -32,6 +32,7 @@ from train.coverage.sources import ArticleSources
 from train.data.scheme import LabelScheme
 from train.errors import UserError
 from train.evaluation.stats import N_RESAMPLES, SEED
+from train.modeling.outputs import HeadLabels, HeadPredictions, HeadProbabilities
 from train.prediction.ray_engine import PART_PREFIX, RayOptions, part_files, start_ray
 from train.prediction.writers import output_format, read_rows
 
@@ -81,23 +82,55 @@ class Layout:
     def width(self) -> int:
         return 1 + 2 * self.speakers + 2 * self.topics + 2 * self.topics * self.speakers
 
-    def split(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+    def split(self, sums: np.ndarray) -> FeatureSums:
+        """The named parts of feature vectors (width,) or sums of them (..., width)."""
         t, k = self.topics, self.speakers
         bounds = np.cumsum([1, k, k, t, t, t * k])
         parts = np.split(sums, bounds, axis=-1)
         lead = sums.shape[:-1]
-        return {"sentences": parts[0], "speaker_counts": parts[1], "speaker_probs": parts[2],
-                "topic_counts": parts[3], "topic_probs": parts[4],
-                "pair_counts": parts[5].reshape(*lead, t, k), "pair_probs": parts[6].reshape(*lead, t, k)}
+        return FeatureSums(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5].reshape(*lead, t, k),
+                           parts[6].reshape(*lead, t, k))
 
 
-def article_vector(speaker_pred: np.ndarray, speaker_probs: np.ndarray, topic_pred: np.ndarray,
-                   topic_probs: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class FeatureSums:
+    """Sums over sentences of the tagger's labels (counts) and probabilities; pairs: (..., topics, speakers),
+    the speaker labels or probabilities of the sentences tagged with each topic."""
+    sentences: np.ndarray
+    speaker_counts: np.ndarray
+    speaker_probabilities: np.ndarray
+    topic_counts: np.ndarray
+    topic_probabilities: np.ndarray
+    pair_counts: np.ndarray
+    pair_probabilities: np.ndarray
+
+
+def article_vector(predictions: HeadPredictions) -> np.ndarray:
     """One article's sums in Layout order, from its sentences' predictions."""
-    speaker_onehot = np.eye(speaker_probs.shape[1])[speaker_pred]
+    labels, probabilities = predictions.labels, predictions.probabilities
+    speaker_onehot = labels.speaker_onehot(probabilities.speaker.shape[1])
     return np.concatenate([
-        [len(speaker_pred)], speaker_onehot.sum(0), speaker_probs.sum(0), topic_pred.sum(0), topic_probs.sum(0),
-        (topic_pred.T @ speaker_onehot).ravel(), (topic_pred.T @ speaker_probs).ravel()]).astype(np.float32)
+        [len(labels)], speaker_onehot.sum(0), probabilities.speaker.sum(0), labels.topics.sum(0),
+        probabilities.topics.sum(0), (labels.topics.T @ speaker_onehot).ravel(),
+        (labels.topics.T @ probabilities.speaker).ravel()]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RowPrediction:
+    """One prediction row's labels (ids in the checkpoint's scheme) and scores."""
+    speaker: int
+    topics: list[int]
+    topic_scores: list[float]
+    speaker_scores: list[float]
+
+
+def article_predictions(rows: list[RowPrediction], n_topics: int) -> HeadPredictions:
+    topics = np.zeros((len(rows), n_topics), dtype=int)
+    for i, row in enumerate(rows):
+        topics[i, row.topics] = 1
+    return HeadPredictions(HeadLabels(topics, [row.speaker for row in rows]),
+                           HeadProbabilities(np.array([row.topic_scores for row in rows]),
+                                             np.array([row.speaker_scores for row in rows])))
 
 
 def row_sources(row: dict) -> list[dict]:
@@ -137,7 +170,7 @@ class _Reader:
         self.reduction = Reduction(str(path), [], [], [])
         self.seen: set[str] = set()
 
-    def row(self, row: dict, where: str) -> tuple[int, list[int], list[float], list[float]]:
+    def row(self, row: dict, where: str) -> RowPrediction:
         speaker = row.get("speaker")
         if speaker not in self.scheme.speaker2id:
             raise PredictionsError(f"{where}: speaker {speaker!r} is not one of the checkpoint's "
@@ -147,11 +180,11 @@ class _Reader:
         if unknown:
             raise PredictionsError(f"{where}: topic {unknown[0]!r} is not one of the checkpoint's "
                                    f"({', '.join(self.scheme.topics)}); pass the MODEL that wrote this file")
-        return (self.scheme.speaker2id[speaker], [self.scheme.topic2id[t] for t in topics],
-                _scores(row, "topic_scores", "topic", self.scheme.topics, where),
-                _scores(row, "speaker_scores", "speaker", self.scheme.speakers, where))
+        return RowPrediction(self.scheme.speaker2id[speaker], [self.scheme.topic2id[t] for t in topics],
+                             _scores(row, "topic_scores", "topic", self.scheme.topics, where),
+                             _scores(row, "speaker_scores", "speaker", self.scheme.speakers, where))
 
-    def finish_article(self, rows: list[dict], parsed: list[tuple], where: str) -> None:
+    def finish_article(self, rows: list[dict], parsed: list[RowPrediction], where: str) -> None:
         first = rows[0]
         article_id = str(first["article"])
         if article_id in self.seen:
@@ -164,19 +197,15 @@ class _Reader:
         if article_id in self.keep_texts_of:
             for i, row in enumerate(rows):
                 self.reduction.texts[(article_id, int(row.get("index", i)))] = str(row.get("text", ""))
-        topic_pred = np.zeros((len(rows), self.layout.topics))
-        for i, (_, topics, _, _) in enumerate(parsed):
-            topic_pred[i, topics] = 1
         if any("sources" in row or "source_names" in row for row in rows):
             article_sources = ArticleSources()
             for i, row in enumerate(rows):
-                article_sources.add(row_sources(row), str(row.get("quote") or ""), self.scheme.speakers[parsed[i][0]])
+                article_sources.add(row_sources(row), str(row.get("quote") or ""), self.scheme.speakers[parsed[i].speaker])
             self.reduction.sources.append(article_sources)
-        self.reduction.vectors.append(article_vector(np.array([p[0] for p in parsed]), np.array([p[3] for p in parsed]),
-                                                     topic_pred, np.array([p[2] for p in parsed])))
+        self.reduction.vectors.append(article_vector(article_predictions(parsed, self.layout.topics)))
         self.sample_sentences(article_id, rows, parsed, outlet)
 
-    def sample_sentences(self, article_id: str, rows: list[dict], parsed: list[tuple], outlet: str) -> None:
+    def sample_sentences(self, article_id: str, rows: list[dict], parsed: list[RowPrediction], outlet: str) -> None:
         """Keeps the sentences of lowest priority, a hash of (seed, article, position): every sentence is
         equally likely to be kept, and the sample does not depend on how the rows were split into files."""
         candidates = self.reduction.candidates
@@ -189,8 +218,8 @@ class _Reader:
                 "index": row.get("index", i), "text": str(row.get("text", "")),
                 "before": str(rows[i - 1].get("text", "")) if i > 0 else "",
                 "after": str(rows[i + 1].get("text", "")) if i + 1 < len(rows) else "",
-                "topics": [self.scheme.topics[j] for j in parsed[i][1]],
-                "speaker": self.scheme.speakers[parsed[i][0]], "confidence": round(max(parsed[i][3]), 3),
+                "topics": [self.scheme.topics[j] for j in parsed[i].topics],
+                "speaker": self.scheme.speakers[parsed[i].speaker], "confidence": round(max(parsed[i].speaker_scores), 3),
                 "sources": [source["name"] for source in row_sources(row)]}
             entry = (-priority, sentence)  # a max-heap of the kept priorities: the first is the one to drop
             if len(candidates) < self.sample_size:
@@ -223,7 +252,7 @@ def reduce_file(path: Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE,
     fmt = output_format(path, None)
     reader = _Reader(path, scheme, sample_size, seed, keep_texts_of)
     rows: list[dict] = []
-    parsed: list[tuple] = []
+    parsed: list[RowPrediction] = []
     number = 0
     try:
         for number, row in enumerate(read_rows(path, fmt), start=1):
@@ -306,60 +335,67 @@ def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE
     return corpus
 
 
-def shares(sums: np.ndarray, layout: Layout, corrections: Corrections, resampled: bool = False) -> dict[str, np.ndarray]:
-    """Raw and corrected shares from feature sums: (width,), or (resamples, width) with `resampled`, which
-    then uses each resample's error rates and shift draw as well.
+SHARE_KINDS = ("speaker", "topic", "pair")  # the keys of a group's shares
 
-    speaker: share of sentences by speaker; topic: share of sentences carrying each
-    topic; pair: within the sentences tagged with each topic, the share by speaker.
-    """
+
+@dataclass(frozen=True)
+class Shares:
+    """Shares by kind: speaker, the share of sentences by speaker; topic, the share of sentences carrying each
+    topic; pair, within the sentences tagged with each topic (rows), the share by speaker (columns)."""
+    corrected: dict[str, np.ndarray]
+    raw: dict[str, np.ndarray]  # the tagger's label counts over the sentences: what the corrections start from
+
+
+def shares(sums: np.ndarray, layout: Layout, corrections: Corrections, resampled: bool = False) -> Shares:
+    """Raw and corrected shares from feature sums: (width,), or (resamples, width) with `resampled`, which
+    then uses each resample's error rates and shift draw as well."""
     parts = layout.split(np.asarray(sums, dtype=float))
     speaker, topics = corrections.speaker, corrections.topics
     speaker_rates = speaker.resampled[:, 0] if resampled else speaker.rates[0]
     topic_rates = topics.resampled if resampled else topics.rates
     with np.errstate(invalid="ignore", divide="ignore"):
-        n = parts["sentences"]
-        raw_speaker = parts["speaker_counts"] / n
-        raw_topic = parts["topic_counts"] / n
-        within = parts["topic_counts"][..., None]
-        raw_pair = parts["pair_counts"] / within
-        estimate = {
-            "speaker": speaker_shares(speaker, raw_speaker, parts["speaker_probs"] / n, speaker_rates),
-            "topic": topic_shares(topics, raw_topic, parts["topic_probs"] / n, topic_rates),
-            "pair": speaker_shares(speaker, np.nan_to_num(raw_pair), np.nan_to_num(parts["pair_probs"] / within),
+        n = parts.sentences
+        within = parts.topic_counts[..., None]
+        raw = {"speaker": parts.speaker_counts / n, "topic": parts.topic_counts / n, "pair": parts.pair_counts / within}
+        corrected = {
+            "speaker": speaker_shares(speaker, raw["speaker"], parts.speaker_probabilities / n, speaker_rates),
+            "topic": topic_shares(topics, raw["topic"], parts.topic_probabilities / n, topic_rates),
+            "pair": speaker_shares(speaker, np.nan_to_num(raw["pair"]),
+                                   np.nan_to_num(parts.pair_probabilities / within),
                                    speaker_rates[:, None] if resampled else speaker_rates),
         }
-    estimate["pair"][np.isnan(raw_pair)] = np.nan
+    corrected["pair"][np.isnan(raw["pair"])] = np.nan
     if resampled:
-        estimate = {"speaker": with_shift(estimate["speaker"], speaker.shift),
-                    "topic": with_shift(estimate["topic"], topics.shift),
-                    "pair": with_shift(estimate["pair"], speaker.shift)}
-    return {**estimate, "raw_speaker": raw_speaker, "raw_topic": raw_topic, "raw_pair": raw_pair}
+        shift = {"speaker": speaker.shift, "topic": topics.shift, "pair": speaker.shift}
+        corrected = {kind: with_shift(corrected[kind], shift[kind]) for kind in SHARE_KINDS}
+    return Shares(corrected, raw)
 
 
 @dataclass
 class GroupShares:
-    """One group's (all articles, an outlet, a period) estimates with 95% intervals, and its raw counts."""
+    """One group's (all articles, an outlet, a period) estimates with 95% intervals, its raw shares and the
+    tagger's label counts behind them, each by kind (SHARE_KINDS)."""
     name: str
     articles: int
     sentences: int
     estimate: dict[str, np.ndarray]
     low: dict[str, np.ndarray]
     high: dict[str, np.ndarray]
-    counts: dict[str, np.ndarray] = field(default_factory=dict)
+    raw: dict[str, np.ndarray]
+    counts: dict[str, np.ndarray]
 
 
 def group_shares(name: str, features: np.ndarray, layout: Layout, corrections: Corrections,
                  n_resamples: int = N_RESAMPLES, seed: int = SEED) -> GroupShares:
-    estimate = shares(features.sum(axis=0, dtype=float), layout, corrections)
+    sums = features.sum(axis=0, dtype=float)
+    estimate = shares(sums, layout, corrections)
     resampled = shares(resampled_sums(features, n_resamples, seed), layout, corrections, resampled=True)
     low, high = {}, {}
-    for key in ("speaker", "topic", "pair"):
-        low[key], high[key] = percentile_interval(resampled[key])
-    parts = layout.split(features.sum(axis=0, dtype=float))
-    return GroupShares(name, len(features), int(parts["sentences"][0]), estimate, low, high,
-                       {"speaker": parts["speaker_counts"], "topic": parts["topic_counts"],
-                        "pair": parts["pair_counts"]})
+    for kind in SHARE_KINDS:
+        low[kind], high[kind] = percentile_interval(resampled.corrected[kind])
+    parts = layout.split(sums)
+    return GroupShares(name, len(features), int(parts.sentences[0]), estimate.corrected, low, high, estimate.raw,
+                       {"speaker": parts.speaker_counts, "topic": parts.topic_counts, "pair": parts.pair_counts})
 
 
 def period_keys(dates: list[date | None]) -> tuple[list[str | None], str]:

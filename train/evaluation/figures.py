@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
+    from train.evaluation.metrics import Scores
     from train.evaluation.scoring import LabelledData
     from train.evaluation.sections import System
 
@@ -53,21 +54,21 @@ def _score_heatmap(ax, values: np.ndarray, rows: list[str], columns: list[str]) 
         label.set_ha("left")
 
 
-def per_label_figure(systems: list[System], scores: dict[str, dict], data: LabelledData) -> bytes:
+def per_label_figure(systems: list[System], scores: dict[str, Scores], data: LabelledData) -> bytes:
     """F1 per label (rows) and system (columns), topics above speakers."""
     labels = [*(("topics", t) for t in data.scheme.topics), *(("speaker", s) for s in data.scheme.speakers)]
-    values = np.array([[scores[s.name][head]["per_label"][label]["f1"] for s in systems] for head, label in labels])
+    values = np.array([[getattr(scores[s.name], head).per_label[label].f1 for s in systems] for head, label in labels])
     figure = Figure(figsize=(3 + 0.9 * len(systems), 2.5 + 0.3 * len(labels)), layout="constrained")
     _score_heatmap(figure.subplots(), values, [f"{head}: {label}" for head, label in labels],
                    [s.label for s in systems])
     return _png(figure)
 
 
-def confusion_figure(systems: list[System], scores: dict[str, dict], data: LabelledData) -> bytes:
+def confusion_figure(systems: list[System], scores: dict[str, Scores], data: LabelledData) -> bytes:
     speakers = data.scheme.speakers
     figure, axes = _panels(len(systems), 3.6, 3.7)
     for index, (ax, system) in enumerate(zip(axes, systems)):
-        matrix = np.asarray(scores[system.name]["speaker"]["confusion_matrix"])
+        matrix = np.asarray(scores[system.name].speaker.confusion_matrix)
         support = matrix.sum(axis=1, keepdims=True)
         ax.imshow(np.divide(matrix, support, out=np.zeros(matrix.shape), where=support > 0), cmap="Blues",
                   vmin=0, vmax=1)
@@ -95,9 +96,10 @@ def reliability_figure(systems: list[System], data: LabelledData) -> bytes:
     figure, axes = _panels(len(systems), 3.3, 3.3)
     for index, (ax, system) in enumerate(zip(axes, systems)):
         p = system.predictions
-        ax.plot(*_reliability_curve(p.speaker_probs.max(axis=1), (p.speaker_pred == data.speaker_gold).astype(float)),
+        ax.plot(*_reliability_curve(p.probabilities.speaker_confidence,
+                                    (p.labels.speaker == data.gold.speaker).astype(float)),
                 marker="o", label="speaker: accuracy")
-        ax.plot(*_reliability_curve(p.topic_probs.ravel(), data.topic_gold.ravel().astype(float)),
+        ax.plot(*_reliability_curve(p.probabilities.topics.ravel(), data.gold.topics.ravel().astype(float)),
                 marker="s", label="topics: share positive")
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
         ax.set(xlim=(0, 1), ylim=(0, 1))

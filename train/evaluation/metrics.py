@@ -11,69 +11,112 @@ more about the split than about the model.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from train.modeling.inference import apply_thresholds
+from train.modeling.outputs import HeadLabels, HeadProbabilities
 
-# Every headline number: its key, its label and where it sits in `score_predictions`' result.
+# Every headline number: its key (as in metrics.json and the reports) and its label.
 HEADLINE_METRICS = {
-    "topic_micro_f1": ("topic micro-F1", ("topics", "micro_f1")),
-    "topic_macro_f1": ("topic macro-F1", ("topics", "macro_f1")),
-    "speaker_accuracy": ("speaker accuracy", ("speaker", "accuracy")),
-    "speaker_macro_f1": ("speaker macro-F1", ("speaker", "macro_f1")),
-    "combined": ("combined", ("combined",)),
-    "speaker_ece": ("speaker ECE", ("speaker_ece",)),
+    "topic_micro_f1": "topic micro-F1",
+    "topic_macro_f1": "topic macro-F1",
+    "speaker_accuracy": "speaker accuracy",
+    "speaker_macro_f1": "speaker macro-F1",
+    "combined": "combined",
+    "speaker_ece": "speaker ECE",
 }
 
 
-def headline(scores: dict) -> dict[str, float]:
-    """The headline numbers of a `score_predictions` result, flat."""
-    flat = {}
-    for key, (_, path) in HEADLINE_METRICS.items():
-        value = scores
-        for part in path:
-            value = value[part]
-        flat[key] = float(value)
-    return flat
+@dataclass(frozen=True)
+class LabelScores:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class TopicScores:
+    micro_f1: float
+    macro_f1: float
+    exact_match: float
+    per_label: dict[str, LabelScores]
+
+
+@dataclass(frozen=True)
+class SpeakerScores:
+    accuracy: float
+    macro_f1: float
+    per_label: dict[str, LabelScores]
+    confusion_matrix: list[list[int]]  # rows gold, columns predicted, in the scheme's speaker order
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Every metric of one set of predictions; `to_dict` is its metrics.json form, `from_dict` reads it back."""
+    combined: float
+    topics: TopicScores
+    speaker: SpeakerScores
+    speaker_ece: float
+    n_sentences: int
+
+    def headline(self) -> dict[str, float]:
+        """The headline numbers, flat, keyed as HEADLINE_METRICS."""
+        return {"topic_micro_f1": self.topics.micro_f1, "topic_macro_f1": self.topics.macro_f1,
+                "speaker_accuracy": self.speaker.accuracy, "speaker_macro_f1": self.speaker.macro_f1,
+                "combined": self.combined, "speaker_ece": self.speaker_ece}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Scores:
+        def per_label(labels: dict) -> dict[str, LabelScores]:
+            return {name: LabelScores(**values) for name, values in labels.items()}
+        topics, speaker = data["topics"], data["speaker"]
+        return cls(
+            combined=data["combined"], speaker_ece=data["speaker_ece"], n_sentences=data["n_sentences"],
+            topics=TopicScores(topics["micro_f1"], topics["macro_f1"], topics["exact_match"],
+                               per_label(topics["per_label"])),
+            speaker=SpeakerScores(speaker["accuracy"], speaker["macro_f1"], per_label(speaker["per_label"]),
+                                  speaker["confusion_matrix"]))
 
 
 def _active(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.flatnonzero((gold.sum(axis=0) + pred.sum(axis=0)) > 0)
 
 
-def topic_metrics(gold: np.ndarray, pred: np.ndarray, topics: list[str] | tuple[str, ...]) -> dict:
+def _per_label(names, precision, recall, f1, support) -> dict[str, LabelScores]:
+    return {name: LabelScores(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
+            for i, name in enumerate(names)}
+
+
+def topic_metrics(gold: np.ndarray, pred: np.ndarray, topics: list[str] | tuple[str, ...]) -> TopicScores:
     """Multi-label scores for 0/1 matrices of shape (sentences, topics)."""
     gold, pred = np.asarray(gold, dtype=int), np.asarray(pred, dtype=int)
     precision, recall, f1, support = precision_recall_fscore_support(gold, pred, average=None, zero_division=0)
     active = _active(gold, pred)
-    return {
-        "micro_f1": float(f1_score(gold, pred, average="micro", zero_division=0)),
-        "macro_f1": float(f1[active].mean()) if len(active) else 0.0,
-        "exact_match": float((gold == pred).all(axis=1).mean()) if len(gold) else 0.0,
-        "per_label": {
-            t: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                "support": int(support[i])} for i, t in enumerate(topics)
-        },
-    }
+    return TopicScores(
+        micro_f1=float(f1_score(gold, pred, average="micro", zero_division=0)),
+        macro_f1=float(f1[active].mean()) if len(active) else 0.0,
+        exact_match=float((gold == pred).all(axis=1).mean()) if len(gold) else 0.0,
+        per_label=_per_label(topics, precision, recall, f1, support))
 
 
-def speaker_metrics(gold: np.ndarray, pred: np.ndarray, speakers: list[str] | tuple[str, ...]) -> dict:
+def speaker_metrics(gold: np.ndarray, pred: np.ndarray, speakers: list[str] | tuple[str, ...]) -> SpeakerScores:
     """Single-label scores for integer class ids."""
     gold, pred = np.asarray(gold, dtype=int), np.asarray(pred, dtype=int)
     labels = list(range(len(speakers)))
     precision, recall, f1, support = precision_recall_fscore_support(gold, pred, labels=labels, average=None,
                                                                      zero_division=0)
     active = sorted(set(gold.tolist()) | set(pred.tolist()))
-    return {
-        "accuracy": float(accuracy_score(gold, pred)) if len(gold) else 0.0,
-        "macro_f1": float(f1[active].mean()) if active else 0.0,
-        "per_label": {
-            s: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                "support": int(support[i])} for i, s in enumerate(speakers)
-        },
-        "confusion_matrix": confusion_matrix(gold, pred, labels=labels).tolist(),
-    }
+    return SpeakerScores(
+        accuracy=float(accuracy_score(gold, pred)) if len(gold) else 0.0,
+        macro_f1=float(f1[active].mean()) if active else 0.0,
+        per_label=_per_label(speakers, precision, recall, f1, support),
+        confusion_matrix=confusion_matrix(gold, pred, labels=labels).tolist())
 
 
 def combined_score(topic_macro_f1: float, speaker_macro_f1: float) -> float:
@@ -116,19 +159,13 @@ def tune_thresholds(probabilities: np.ndarray, gold: np.ndarray, floor: float, d
     return thresholds
 
 
-def score_predictions(topic_probs: np.ndarray, topic_gold: np.ndarray, speaker_probs: np.ndarray,
-                      speaker_gold: np.ndarray, topics: list[str], speakers: list[str],
-                      thresholds: list[float]) -> dict:
-    """Every headline metric for one set of predictions."""
-    topic_pred = apply_thresholds(topic_probs, thresholds)
-    speaker_pred = np.asarray(speaker_probs).argmax(axis=1)
-    topic = topic_metrics(topic_gold, topic_pred, topics)
-    speaker = speaker_metrics(speaker_gold, speaker_pred, speakers)
-    return {
-        "combined": combined_score(topic["macro_f1"], speaker["macro_f1"]),
-        "topics": topic,
-        "speaker": speaker,
-        "speaker_ece": expected_calibration_error(np.asarray(speaker_probs).max(axis=1),
-                                                  speaker_pred == np.asarray(speaker_gold)),
-        "n_sentences": int(len(speaker_gold)),
-    }
+def score_predictions(probabilities: HeadProbabilities, gold: HeadLabels, topics: list[str] | tuple[str, ...],
+                      speakers: list[str] | tuple[str, ...], thresholds: list[float]) -> Scores:
+    """Every headline metric for one set of predictions, topics decided at `thresholds`."""
+    predicted = probabilities.decide(thresholds)
+    topic = topic_metrics(gold.topics, predicted.topics, topics)
+    speaker = speaker_metrics(gold.speaker, predicted.speaker, speakers)
+    return Scores(
+        combined=combined_score(topic.macro_f1, speaker.macro_f1), topics=topic, speaker=speaker,
+        speaker_ece=expected_calibration_error(probabilities.speaker_confidence, predicted.speaker == gold.speaker),
+        n_sentences=len(gold))

@@ -97,11 +97,11 @@ def baseline_system(train: LabelledData, data: LabelledData) -> System:
     if train.scheme != data.scheme:
         raise ReportError(f"{data.source}: its labels differ from the training split's ({train.source}); "
                           "the baseline cannot be trained for it")
-    baseline = train_baseline(train.texts, train.topic_gold, train.speaker_gold, len(train.scheme.speakers))
+    baseline = train_baseline(train.texts, train.gold, len(train.scheme.speakers))
     start = time.perf_counter()
-    topic_probs, speaker_probs = baseline.predict_probabilities(data.texts)
+    probabilities = baseline.predict_probabilities(data.texts)
     elapsed = time.perf_counter() - start
-    predictions = Predictions(topic_probs, speaker_probs, [THRESHOLD] * len(data.scheme.topics),
+    predictions = Predictions(probabilities, [THRESHOLD] * len(data.scheme.topics),
                               len(data) / elapsed if elapsed > 0 else float("inf"))
     return System(BASELINE_NAME, predictions, baseline.parameters, baseline.size_mb)
 
@@ -136,10 +136,10 @@ def build_report(model_paths: list[str | Path], name: str | None = None, out_dir
     descriptions = {s.name: describe(s, shown) for s in systems}
     descriptions[BASELINE_NAME] = f"trained on {len(train)} sentences of {train.source}"
 
-    scores = {s.name: score(data, s.predictions) for s in systems}
+    scores = {s.name: score(data.scheme, data.gold, s.predictions) for s in systems}
     weights = resample_weights(len(data), n_resamples)
-    statistics = {s.name: headline_statistics(data.topic_gold, s.predictions.topic_pred, data.speaker_gold,
-                                              s.predictions.speaker_probs) for s in systems}
+    statistics = {s.name: headline_statistics(data.gold, s.predictions.labels, s.predictions.probabilities)
+                  for s in systems}
     intervals = {name: {m: bootstrap_interval(stat, weights) for m, stat in stats.items()}
                  for name, stats in statistics.items()}
     best = max(systems, key=lambda s: intervals[s.name]["combined"].point).name

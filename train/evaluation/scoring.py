@@ -23,9 +23,10 @@ from train.data.build import build_dataset
 from train.data.scheme import LabelScheme, load_scheme
 from train.data.segment import previous_sentences
 from train.errors import UserError
-from train.evaluation.metrics import headline, score_predictions
+from train.evaluation.metrics import Scores, score_predictions
 from train.modeling.checkpoint import Checkpoint, write_json
-from train.modeling.inference import apply_thresholds, predict_probabilities
+from train.modeling.inference import predict_probabilities
+from train.modeling.outputs import HeadLabels, HeadProbabilities
 from train.sources.evaluation import SourceEvaluation, evaluate_sources
 from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SentenceSources, SourceExtractor
 from train.sources.roles import load_roles
@@ -49,8 +50,7 @@ class LabelledData:
     outlets: list[str]
     texts: list[str]
     contexts: list[str]
-    topic_gold: np.ndarray  # (sentences, topics) 0/1
-    speaker_gold: np.ndarray  # (sentences,) speaker ids
+    gold: HeadLabels
     kinds: list[str] | None = None  # source kind per sentence (seed, authored, imported) when known
     event_families: list[str] | None = None  # event family per sentence, for leave-event-out measures
     # labelled sources and quote kind per sentence (data/GUIDELINES.md §9), when every sentence carries them
@@ -63,18 +63,17 @@ class LabelledData:
 
 @dataclass
 class Predictions:
-    topic_probs: np.ndarray
-    speaker_probs: np.ndarray
+    probabilities: HeadProbabilities
     thresholds: list[float]
     sentences_per_second: float
 
     @property
-    def topic_pred(self) -> np.ndarray:
-        return apply_thresholds(self.topic_probs, self.thresholds)
+    def labels(self) -> HeadLabels:
+        """The decided labels: topics at the thresholds, the most probable speaker."""
+        return self.probabilities.decide(self.thresholds)
 
-    @property
-    def speaker_pred(self) -> np.ndarray:
-        return self.speaker_probs.argmax(axis=1)
+    def rows(self, index) -> Predictions:
+        return Predictions(self.probabilities.rows(index), self.thresholds, self.sentences_per_second)
 
 
 def split_data(data_config: DataConfig, split: str = "test", fingerprint: str | None = None,
@@ -100,8 +99,7 @@ def split_data(data_config: DataConfig, split: str = "test", fingerprint: str | 
         ids=list(rows["id"]), articles=list(rows["article"]), outlets=list(rows["outlet"]), kinds=list(rows["kind"]),
         event_families=list(rows["event_family"]),
         texts=list(rows["text"]), contexts=list(rows["context"]),
-        topic_gold=np.asarray(rows["topic_labels"], dtype=int).reshape(len(rows), len(scheme.topics)),
-        speaker_gold=np.asarray(rows["speaker_label"], dtype=int), **_source_labels(list(rows)))
+        gold=HeadLabels.of_split(rows), **_source_labels(list(rows)))
 
 
 def _source_labels(records: list[dict]) -> dict:
@@ -140,9 +138,7 @@ def records_data(path: Path, records: list[dict], scheme: LabelScheme) -> Labell
         outlets=[str(r.get("outlet", path.stem)) for r in records],
         texts=[r["text"] for r in records],
         contexts=previous_sentences(records),
-        topic_gold=np.array([scheme.encode_topics(r["topics"]) for r in records], dtype=int)
-        .reshape(len(records), len(scheme.topics)),
-        speaker_gold=np.array([scheme.encode_speaker(r["speaker"]) for r in records], dtype=int),
+        gold=HeadLabels.of_records(records, scheme),
         **_source_labels(records))
 
 
@@ -169,14 +165,14 @@ def predict(checkpoint: Checkpoint, data: LabelledData) -> tuple[Predictions, di
     model, tokenizer = checkpoint.load()
     predict_probabilities(model, tokenizer, data.texts[:WARM_UP_SENTENCES], data.contexts[:WARM_UP_SENTENCES])
     start = time.perf_counter()
-    topic_probs, speaker_probs = predict_probabilities(model, tokenizer, data.texts, data.contexts)
+    probabilities = predict_probabilities(model, tokenizer, data.texts, data.contexts)
     elapsed = time.perf_counter() - start
     size = {
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "size_mb": sum(f.stat().st_size for f in checkpoint.path.glob("*.safetensors")) / 1e6,
         "device": f"cpu ({torch.get_num_threads()} threads)",
     }
-    predictions = Predictions(topic_probs, speaker_probs, list(checkpoint.thresholds),
+    predictions = Predictions(probabilities, list(checkpoint.thresholds),
                               len(data) / elapsed if elapsed > 0 else float("inf"))
     return predictions, size
 
@@ -189,26 +185,25 @@ def score_by_source_kind(data: LabelledData, predictions: Predictions) -> dict[s
     result = {}
     for kind in sorted(set(data.kinds)):
         rows = kinds == kind
-        result[kind] = {"n_sentences": int(rows.sum()), **headline(score_predictions(
-            predictions.topic_probs[rows], data.topic_gold[rows], predictions.speaker_probs[rows],
-            data.speaker_gold[rows], list(data.scheme.topics), list(data.scheme.speakers), predictions.thresholds))}
+        result[kind] = {"n_sentences": int(rows.sum()),
+                        **score(data.scheme, data.gold.rows(rows), predictions.rows(rows)).headline()}
     return result
 
 
-def score(data: LabelledData, predictions: Predictions) -> dict:
-    return score_predictions(predictions.topic_probs, data.topic_gold, predictions.speaker_probs, data.speaker_gold,
-                             list(data.scheme.topics), list(data.scheme.speakers), predictions.thresholds)
+def score(scheme: LabelScheme, gold: HeadLabels, predictions: Predictions) -> Scores:
+    return score_predictions(predictions.probabilities, gold, scheme.topics, scheme.speakers, predictions.thresholds)
 
 
 def sentence_records(data: LabelledData, predictions: Predictions) -> list[dict]:
-    scheme, topic_pred, speaker_pred = data.scheme, predictions.topic_pred, predictions.speaker_pred
+    scheme, predicted = data.scheme, predictions.labels
+    confidence = predictions.probabilities.speaker_confidence
     return [{
         "id": data.ids[i], "article": data.articles[i], "outlet": data.outlets[i], "text": data.texts[i],
-        "gold_topics": scheme.decode_topics(data.topic_gold[i].tolist()),
-        "gold_speaker": scheme.decode_speaker(int(data.speaker_gold[i])),
-        "topics": scheme.decode_topics(topic_pred[i].tolist()),
-        "speaker": scheme.decode_speaker(int(speaker_pred[i])),
-        "speaker_confidence": round(float(predictions.speaker_probs[i].max()), 4),
+        "gold_topics": scheme.decode_topics(data.gold.topics[i].tolist()),
+        "gold_speaker": scheme.decode_speaker(int(data.gold.speaker[i])),
+        "topics": scheme.decode_topics(predicted.topics[i].tolist()),
+        "speaker": scheme.decode_speaker(int(predicted.speaker[i])),
+        "speaker_confidence": round(float(confidence[i]), 4),
     } for i in range(len(data))]
 
 
@@ -218,7 +213,8 @@ def evaluate_checkpoint(checkpoint: Checkpoint, data_path: str | Path | None = N
     predictions, size = predict(checkpoint, data)
     records = sentence_records(data, predictions)
     result = {
-        "model": str(checkpoint.path), "data": data.source, **score(data, predictions),
+        "model": str(checkpoint.path), "data": data.source,
+        **score(data.scheme, data.gold, predictions).to_dict(),
         "by_source_kind": score_by_source_kind(data, predictions),
         "sentences_per_second": predictions.sentences_per_second, **size,
     }
@@ -236,10 +232,10 @@ def score_sources(data: LabelledData, predictions: Predictions) -> tuple[SourceE
 
     Names resolve through the packaged roles table, whose version the result records (a checkpoint carries no
     table of its own: the table is data about the world, not something a run learns)."""
-    speakers = [data.scheme.decode_speaker(int(i)) for i in predictions.speaker_pred]
-    gold_speakers = [data.scheme.decode_speaker(int(i)) for i in data.speaker_gold]
+    speakers = [data.scheme.decode_speaker(int(i)) for i in predictions.labels.speaker]
+    gold_speakers = [data.scheme.decode_speaker(int(i)) for i in data.gold.speaker]
     extractor = SourceExtractor(load_roles(), min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)  # as the Tagger's
-    return evaluate_sources(extractor, data.articles, data.texts, speakers, predictions.speaker_probs.max(axis=1).tolist(),
+    return evaluate_sources(extractor, data.articles, data.texts, speakers, predictions.probabilities.speaker_confidence.tolist(),
                             data.source_gold, data.quote_gold, gold_speakers, data.kinds)
 
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from train.evaluation.metrics import HEADLINE_METRICS, score_predictions
-from train.evaluation.scoring import LabelledData, Predictions, sentence_records
+from train.evaluation.metrics import HEADLINE_METRICS, Scores
+from train.evaluation.scoring import LabelledData, Predictions, score, sentence_records
 from train.modeling.checkpoint import Checkpoint
 from train.modeling.encoders import encoder_spec
 
-HEADLINE = {key: label[0].upper() + label[1:] for key, (label, _) in HEADLINE_METRICS.items()}
+HEADLINE = {key: label[0].upper() + label[1:] for key, label in HEADLINE_METRICS.items()}
 MAX_LISTED_SENTENCES = 150
 SIGNIFICANCE = 0.05
 RANDOM_WEIGHTS = "RANDOM WEIGHTS"
@@ -184,19 +184,12 @@ def cv_section(systems: list[System]) -> Section:
                    "metrics.json (make cv).", [Table(["Run", *[HEADLINE.get(m, m) for m in metrics]], table)])
 
 
-def group_scores(systems: list[System], data: LabelledData, groups: list[str]) -> dict[str, dict[str, dict]]:
-    """score_predictions on the sentences of each group (article or outlet), per system."""
-    result: dict[str, dict[str, dict]] = {}
+def group_scores(systems: list[System], data: LabelledData, groups: list[str]) -> dict[str, dict[str, Scores]]:
+    """The scores of the sentences of each group (article or outlet), per system."""
     keys = np.asarray(groups)
-    for system in systems:
-        p = system.predictions
-        result[system.name] = {}
-        for group in dict.fromkeys(groups):
-            mask = keys == group
-            result[system.name][group] = score_predictions(
-                p.topic_probs[mask], data.topic_gold[mask], p.speaker_probs[mask], data.speaker_gold[mask],
-                list(data.scheme.topics), list(data.scheme.speakers), p.thresholds)
-    return result
+    return {system.name: {group: score(data.scheme, data.gold.rows(keys == group),
+                                       system.predictions.rows(keys == group))
+                          for group in dict.fromkeys(groups)} for system in systems}
 
 
 def breakdown_section(systems: list[System], data: LabelledData, figure) -> Section:
@@ -206,12 +199,12 @@ def breakdown_section(systems: list[System], data: LabelledData, figure) -> Sect
         scores = group_scores(systems, data, groups)
         names = list(dict.fromkeys(groups))
         png = figure(f"{label}: combined score", names,
-                     {s.name: [scores[s.name][g]["combined"] for g in names] for s in systems})
+                     {s.name: [scores[s.name][g].combined for g in names] for s in systems})
         header = [key.capitalize(), "Sentences", *[f"{s.name}: combined / topic micro-F1 / speaker acc."
                                                    for s in systems]]
         rows = [[g, str(groups.count(g)), *[
-            f"{scores[s.name][g]['combined']:.3f} / {scores[s.name][g]['topics']['micro_f1']:.3f} / "
-            f"{scores[s.name][g]['speaker']['accuracy']:.3f}" for s in systems]] for g in names]
+            f"{scores[s.name][g].combined:.3f} / {scores[s.name][g].topics.micro_f1:.3f} / "
+            f"{scores[s.name][g].speaker.accuracy:.3f}" for s in systems]] for g in names]
         blocks += [label, Figure(f"per_{key}.png", png, label), Table(header, rows)]
     return Section("breakdown", "Per-article and per-outlet breakdown", "Combined score of every system on the "
                    "sentences of each article and outlet.", blocks)

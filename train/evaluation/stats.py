@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from train.modeling.outputs import HeadLabels, HeadProbabilities
+
 N_RESAMPLES = 1000
 SEED = 20211207
 N_BINS = 10
@@ -83,21 +85,18 @@ def _macro_over_active(f1: np.ndarray, active: np.ndarray) -> np.ndarray:
     return np.divide((f1 * active).sum(axis=1), counts, out=np.zeros(len(f1)), where=counts > 0)
 
 
-def headline_statistics(topic_gold: np.ndarray, topic_pred: np.ndarray, speaker_gold: np.ndarray,
-                        speaker_probs: np.ndarray) -> dict[str, Statistic]:
+def headline_statistics(gold: HeadLabels, predicted: HeadLabels,
+                        probabilities: HeadProbabilities) -> dict[str, Statistic]:
     """The headline metrics of train.evaluation.metrics.score_predictions as weighted statistics.
 
     Same definitions: macro averages over labels present in gold or predictions,
     F1 = 0 where undefined, ECE over equal-width confidence bins.
     """
-    topic_gold, topic_pred = np.asarray(topic_gold, dtype=float), np.asarray(topic_pred, dtype=float)
-    speaker_probs = np.asarray(speaker_probs, dtype=float)
-    n_speakers = speaker_probs.shape[1]
-    speaker_pred = speaker_probs.argmax(axis=1)
-    gold_onehot = np.eye(n_speakers)[np.asarray(speaker_gold, dtype=int)]
-    pred_onehot = np.eye(n_speakers)[speaker_pred]
-    correct = (speaker_pred == np.asarray(speaker_gold)).astype(float)
-    confidence = speaker_probs.max(axis=1)
+    topic_gold, topic_pred = gold.topics.astype(float), predicted.topics.astype(float)
+    n_speakers = probabilities.speaker.shape[1]
+    gold_onehot, pred_onehot = gold.speaker_onehot(n_speakers), predicted.speaker_onehot(n_speakers)
+    correct = (predicted.speaker == gold.speaker).astype(float)
+    confidence = probabilities.speaker_confidence.astype(float)
     bins = np.eye(N_BINS)[np.minimum((confidence * N_BINS).astype(int), N_BINS - 1)]
 
     def topic_micro_f1(w: np.ndarray) -> np.ndarray:

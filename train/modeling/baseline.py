@@ -18,6 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion
 
+from train.modeling.outputs import HeadLabels, HeadProbabilities
+
 THRESHOLD = 0.5
 
 
@@ -36,7 +38,7 @@ class TfidfBaseline:
     n_speakers: int
     only_speaker: int
 
-    def predict_probabilities(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def predict_probabilities(self, texts: list[str]) -> HeadProbabilities:
         x = self.features.transform(texts)
         topic_probs = self.topics.predict_proba(x)
         speaker_probs = np.zeros((len(texts), self.n_speakers))
@@ -45,7 +47,7 @@ class TfidfBaseline:
         else:
             # Speakers absent from the training split keep probability 0.
             speaker_probs[:, self.speaker.classes_] = self.speaker.predict_proba(x)
-        return topic_probs, speaker_probs
+        return HeadProbabilities(topic_probs, speaker_probs)
 
     @property
     def parameters(self) -> int:
@@ -57,17 +59,15 @@ class TfidfBaseline:
         return len(pickle.dumps(self)) / 1e6
 
 
-def train_baseline(texts: list[str], topic_gold: np.ndarray, speaker_gold: np.ndarray,
-                   n_speakers: int) -> TfidfBaseline:
+def train_baseline(texts: list[str], gold: HeadLabels, n_speakers: int) -> TfidfBaseline:
     features = _features()
     x = features.fit_transform(texts)
     with warnings.catch_warnings():
         # A topic absent from the training split gets a constant predictor; sklearn warns about it.
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
         topics = OneVsRestClassifier(LogisticRegression(max_iter=1000, class_weight="balanced"))
-        topics.fit(x, np.asarray(topic_gold, dtype=int))
-    speaker_gold = np.asarray(speaker_gold, dtype=int)
+        topics.fit(x, gold.topics)
     speaker = None
-    if len(np.unique(speaker_gold)) > 1:
-        speaker = LogisticRegression(max_iter=1000, class_weight="balanced").fit(x, speaker_gold)
-    return TfidfBaseline(features, topics, speaker, n_speakers, int(speaker_gold[0]))
+    if len(np.unique(gold.speaker)) > 1:
+        speaker = LogisticRegression(max_iter=1000, class_weight="balanced").fit(x, gold.speaker)
+    return TfidfBaseline(features, topics, speaker, n_speakers, int(gold.speaker[0]))

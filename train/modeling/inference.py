@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
-from train.modeling.lexical import blend
+from train.modeling.outputs import HeadProbabilities
 
 
 def encode(tokenizer, texts: list[str], contexts: list[str] | None, max_length: int, **kwargs):
@@ -35,15 +34,10 @@ def _fit_pair_budget(tokenizer, texts: list[str], max_length: int) -> list[str]:
     return [text[:spans[-1][1]] if len(spans) == budget else text for text, spans in zip(texts, offsets)]
 
 
-def apply_thresholds(probabilities: np.ndarray, thresholds: list[float] | np.ndarray) -> np.ndarray:
-    return (np.asarray(probabilities) >= np.asarray(thresholds)[None, :]).astype(int)
-
-
-def probabilities(topic_logits: torch.Tensor, speaker_logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(topic probabilities, speaker probabilities): sigmoid per topic, softmax over speakers, in float32 numpy."""
-    topic = torch.sigmoid(topic_logits.float()).cpu().numpy()
-    speaker = torch.softmax(speaker_logits.float(), dim=-1).cpu().numpy()
-    return topic, speaker
+def probabilities(topic_logits: torch.Tensor, speaker_logits: torch.Tensor) -> HeadProbabilities:
+    """Sigmoid per topic, softmax over speakers, in float32 numpy."""
+    return HeadProbabilities(torch.sigmoid(topic_logits.float()).cpu().numpy(),
+                             torch.softmax(speaker_logits.float(), dim=-1).cpu().numpy())
 
 
 def pad_batch(features: list[dict], pad_token_id: int, device=None) -> dict[str, torch.Tensor]:
@@ -65,8 +59,8 @@ def pad_batch(features: list[dict], pad_token_id: int, device=None) -> dict[str,
 @torch.inference_mode()
 def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str] | None = None,
                           batch_size: int = 64,
-                          progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(topic probabilities, speaker probabilities) in input order; `progress(n)` after each batch of n.
+                          progress: Callable[[int], object] | None = None) -> HeadProbabilities:
+    """Both heads' probabilities in input order; `progress(n)` after each batch of n.
 
     A model that carries a lexical (TF-IDF) model averages its probabilities with that model's, by the
     weight its config records.
@@ -79,10 +73,9 @@ def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str
         contexts = None
     elif contexts is None:
         contexts = [""] * len(texts)
-    topic_probs = np.zeros((len(texts), len(config.topics)), dtype=np.float32)
-    speaker_probs = np.zeros((len(texts), len(config.speakers)), dtype=np.float32)
+    result = HeadProbabilities.zeros(len(texts), len(config.topics), len(config.speakers))
     if not texts:
-        return topic_probs, speaker_probs
+        return result
     encoded = encode(tokenizer, texts, contexts, config.max_seq_length)
     features = [{key: values[i] for key, values in encoded.items()} for i in range(len(texts))]
     order = sorted(range(len(texts)), key=lambda i: len(features[i]["input_ids"]))
@@ -90,11 +83,10 @@ def predict_probabilities(model, tokenizer, texts: list[str], contexts: list[str
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         output = model(**pad_batch([features[i] for i in batch], tokenizer.pad_token_id, device))
-        topic_probs[batch], speaker_probs[batch] = probabilities(output.topic_logits, output.speaker_logits)
+        result.put(batch, probabilities(output.topic_logits, output.speaker_logits))
         if progress:
             progress(len(batch))
     lexical = getattr(model, "lexical", None)
     if lexical is not None:
-        topic_probs, speaker_probs = blend((topic_probs, speaker_probs), lexical.predict_probabilities(texts),
-                                           config.lexical_weight)
-    return topic_probs, speaker_probs
+        return result.blend(lexical.predict_probabilities(texts), config.lexical_weight)
+    return result

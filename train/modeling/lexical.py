@@ -19,6 +19,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from train.modeling.baseline import TfidfBaseline
 from train.modeling.heads import ABSENT_LOGIT, softmax_rows
+from train.modeling.outputs import HeadProbabilities
 
 VOCABULARY_FILE = "lexical_vocabulary.json"
 WEIGHTS_FILE = "lexical.safetensors"
@@ -78,14 +79,14 @@ class LexicalModel:
     def features(self, texts: list[str]) -> sparse.csr_matrix:
         return sparse.hstack([block.transform(texts) for block in self.blocks]).tocsr()
 
-    def predict_probabilities(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def predict_probabilities(self, texts: list[str]) -> HeadProbabilities:
         x = self.features(texts)
         topic = 1.0 / (1.0 + np.exp(-(x @ self.topic_weight.T + self.topic_bias)))
         logits = x @ self.speaker_weight.T + self.speaker_bias
         logits -= logits.max(axis=1, keepdims=True)
         speaker = np.exp(logits)
         speaker /= speaker.sum(axis=1, keepdims=True)
-        return topic.astype(np.float32), speaker.astype(np.float32)
+        return HeadProbabilities(topic.astype(np.float32), speaker.astype(np.float32))
 
     def save(self, directory: Path) -> None:
         vocabulary = [{"analyzer": b.analyzer, "ngram_range": list(b.ngram_range), "vocabulary": b.vocabulary}
@@ -108,8 +109,3 @@ class LexicalModel:
         return cls(blocks, arrays["topic_weight"], arrays["topic_bias"], arrays["speaker_weight"],
                    arrays["speaker_bias"])
 
-
-def blend(neural: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray],
-          weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """(topic, speaker) probabilities: (1 - weight) * neural + weight * lexical."""
-    return tuple(((1 - weight) * n + weight * x).astype(np.float32) for n, x in zip(neural, lexical))

@@ -12,7 +12,7 @@ import torch
 from train.data.segment import article_contexts, split_sentences
 from train.errors import UsageError
 from train.modeling.checkpoint import open_checkpoint
-from train.modeling.inference import apply_thresholds, predict_probabilities
+from train.modeling.inference import predict_probabilities
 from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SourceExtractor
 from train.sources.roles import load_roles
 
@@ -80,24 +80,22 @@ class Tagger:
         """
         texts = [sentence for sentences in articles for sentence in sentences]
         contexts = [context for sentences in articles for context in article_contexts(sentences)]
-        topic_probs, speaker_probs = predict_probabilities(self.model, self.tokenizer, texts, contexts,
-                                                           self.batch_size, progress)
-        topic_on = apply_thresholds(topic_probs, self.thresholds)
-        speaker_ids = speaker_probs.argmax(axis=1)
+        probabilities = predict_probabilities(self.model, self.tokenizer, texts, contexts, self.batch_size, progress)
+        decided, confidence = probabilities.decide(self.thresholds), probabilities.speaker_confidence
         results, row = [], 0
         for sentences in articles:
             tagged = []
-            speakers = [self.speakers[i] for i in speaker_ids[row:row + len(sentences)]]
-            confidences = speaker_probs[row:row + len(sentences)].max(axis=1).tolist()
+            speakers = [self.speakers[i] for i in decided.speaker[row:row + len(sentences)]]
+            confidences = confidence[row:row + len(sentences)].tolist()
             found = self.sources.extract(sentences, speakers, confidences=confidences) if self.sources else None
             for index, text in enumerate(sentences):
                 tagged.append({
                     "index": index,
                     "text": text,
-                    "topics": [t for t, on in zip(self.topics, topic_on[row]) if on],
-                    "topic_scores": _scores(self.topics, topic_probs[row]),
-                    "speaker": self.speakers[speaker_ids[row]],
-                    "speaker_scores": _scores(self.speakers, speaker_probs[row]),
+                    "topics": [t for t, on in zip(self.topics, decided.topics[row]) if on],
+                    "topic_scores": _scores(self.topics, probabilities.topics[row]),
+                    "speaker": self.speakers[decided.speaker[row]],
+                    "speaker_scores": _scores(self.speakers, probabilities.speaker[row]),
                 })
                 if found is not None:
                     tagged[-1].update(sources=[s.to_dict() for s in found[index].sources], quote=found[index].quote)

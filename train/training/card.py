@@ -9,17 +9,16 @@ from huggingface_hub import ModelCard, ModelCardData
 from train.atomic import write_file_atomically
 from train.config import Config
 from train.data.scheme import LabelScheme
-from train.evaluation.metrics import HEADLINE_METRICS, headline
+from train.evaluation.metrics import HEADLINE_METRICS, LabelScores, Scores
 from train.modeling.encoders import encoder_spec
 from train.pages import markdown_table
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 
 
-def _per_label_table(split_metrics: dict, head: str) -> str:
+def _per_label_table(per_label: dict[str, LabelScores]) -> str:
     return markdown_table(["label", "precision", "recall", "F1", "support"], [
-        [label, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", m["support"]]
-        for label, m in split_metrics[head]["per_label"].items()])
+        [label, f"{m.precision:.2f}", f"{m.recall:.2f}", f"{m.f1:.2f}", m.support] for label, m in per_label.items()])
 
 
 def cv_section(cv: dict | None) -> str:
@@ -27,7 +26,7 @@ def cv_section(cv: dict | None) -> str:
         return ("Not run yet: `make cv` adds k-fold x seeds results here; they are the numbers to trust, "
                 "more than one test split.")
     keys = list(HEADLINE_METRICS)[:5]
-    table = markdown_table(["setting", *(HEADLINE_METRICS[k][0] for k in keys)], [
+    table = markdown_table(["setting", *(HEADLINE_METRICS[k] for k in keys)], [
         [setting, *(f"{summary[k]['mean']:.3f} ± {summary[k]['sd']:.3f}" for k in keys)]
         for setting, summary in cv["summary"].items()])
     text = (f"{len(cv['seeds'])} seed(s) on all {cv['n_sentences']} labelled sentences (mean ± sd over the runs). "
@@ -61,17 +60,17 @@ def render_model_card(run_name: str, config: Config, metrics: dict, scheme: Labe
     data = ModelCardData(language="ru", library_name="transformers", pipeline_tag="text-classification",
                          base_model=encoder_spec(config.model.encoder).recorded_name(config.model),
                          tags=["news", "topic-classification", "speaker-attribution", config.model.encoder])
-    metrics_table = markdown_table(["split", "n", *(label for label, _ in HEADLINE_METRICS.values())], [
-        [split, metrics[split]["n_sentences"], *(f"{v:.3f}" for v in headline(metrics[split]).values())]
-        for split in ("validation", "test")])
+    scores = {split: Scores.from_dict(metrics[split]) for split in ("validation", "test")}
+    metrics_table = markdown_table(["split", "n", *HEADLINE_METRICS.values()], [
+        [split, s.n_sentences, *(f"{v:.3f}" for v in s.headline().values())] for split, s in scores.items()])
     card = ModelCard.from_template(
         data, template_path=str(TEMPLATE), run_name=run_name, encoder=encoder, pooled=pooled,
         use_context=config.model.use_context, topics=", ".join(f"`{t}`" for t in scheme.topics),
         speakers=", ".join(f"`{s}`" for s in scheme.speakers),
         thresholds=", ".join(f"{t} {v:.2f}" for t, v in metrics["topic_thresholds"].items()),
         train_sentences=metrics["training"]["train_sentences"], fingerprint=fingerprint, label_table=label_table,
-        metrics_table=metrics_table, topic_table=_per_label_table(metrics["test"], "topics"),
-        speaker_table=_per_label_table(metrics["test"], "speaker"), cross_validation=cv_section(metrics.get("cv")),
+        metrics_table=metrics_table, topic_table=_per_label_table(scores["test"].topics.per_label),
+        speaker_table=_per_label_table(scores["test"].speaker.per_label), cross_validation=cv_section(metrics.get("cv")),
         seconds=metrics["training"]["seconds"], epochs=metrics["training"]["epochs_run"],
         processes=metrics["training"]["processes"])
     return str(card)

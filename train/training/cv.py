@@ -27,7 +27,7 @@ from datasets import DatasetDict, concatenate_datasets
 from train.config import Config, ConfigError
 from train.data.build import SPLITS, build_dataset
 from train.data.scheme import LabelScheme, load_scheme
-from train.evaluation.metrics import HEADLINE_METRICS, headline
+from train.evaluation.metrics import HEADLINE_METRICS
 from train.modeling.checkpoint import ENCODER_FILE, write_json
 from train.training.card import write_model_card
 from train.training.encoder_choice import choose_encoder
@@ -99,7 +99,7 @@ def cross_validate(config: Config, scheme: LabelScheme | None = None) -> dict:
                     work_dir = Path(work) / f"{setting}-{seed}-{fold_scheme}-{len(runs)}"
                     result = fit(run_config, splits, scheme, work_dir)
                     runs.append({"scheme": fold_scheme, "setting": setting, "seed": seed, "held_out": held_out,
-                                 **headline(result.metrics["test"])})
+                                 **result.scores["test"].headline()})
                     logger.info("cv run %d/%d done in %.0f s: test combined %.3f", run_number, total,
                                 time.perf_counter() - started, runs[-1]["combined"])
     groups = list(dict.fromkeys((r["scheme"], r["setting"]) for r in runs))

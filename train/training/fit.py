@@ -28,13 +28,14 @@ from transformers.trainer_utils import PredictionOutput
 from train.config import Config, ConfigError, save_config
 from train.data.build import SPLITS, build_dataset
 from train.data.scheme import LabelScheme, load_scheme
-from train.evaluation.metrics import headline, score_predictions, tune_thresholds
+from train.evaluation.metrics import Scores, score_predictions, tune_thresholds
 from train.modeling.baseline import train_baseline
 from train.modeling.checkpoint import CHECKPOINT_FORMAT, ENCODER_FILE, publish, write_json
 from train.modeling.encoders import encoder_spec
 from train.modeling.heads import HeadConfig, is_head_parameter
 from train.modeling.inference import encode, pad_batch, probabilities
-from train.modeling.lexical import LexicalModel, blend
+from train.modeling.lexical import LexicalModel
+from train.modeling.outputs import HeadLabels, HeadProbabilities
 from train.training.card import write_model_card
 from train.training.encoder_choice import EncoderChoice, choose_encoder
 from train.training.probe import fit_probe
@@ -50,7 +51,8 @@ MAX_CLASS_WEIGHT = 10.0
 @dataclass
 class TrainResult:
     run_dir: Path
-    metrics: dict
+    scores: dict[str, Scores]  # validation and test
+    metrics: dict  # what the run's metrics.json holds
     encoder: EncoderChoice
 
 
@@ -94,17 +96,16 @@ class TaggingCollator:
 
 def compute_metrics(prediction: EvalPrediction, scheme: LabelScheme) -> dict:
     """Headline metrics at the untuned 0.5 topic threshold; `combined` selects the best epoch."""
-    topic_probs, topic_gold, speaker_probs, speaker_gold = to_probabilities(prediction)
-    return headline(score_predictions(topic_probs, topic_gold, speaker_probs, speaker_gold, list(scheme.topics),
-                                      list(scheme.speakers), [0.5] * len(scheme.topics)))
+    predicted, gold = to_probabilities(prediction)
+    return score_predictions(predicted, gold, scheme.topics, scheme.speakers, [0.5] * len(scheme.topics)).headline()
 
 
-def to_probabilities(prediction: EvalPrediction | PredictionOutput) -> tuple[np.ndarray, ...]:
-    """(topic probabilities, topic gold, speaker probabilities, speaker gold) from the Trainer's logits."""
+def to_probabilities(prediction: EvalPrediction | PredictionOutput) -> tuple[HeadProbabilities, HeadLabels]:
+    """(probabilities, gold labels) from the Trainer's logits and label ids."""
     topic_logits, speaker_logits = prediction.predictions
     topic_gold, speaker_gold = prediction.label_ids
-    topic_probs, speaker_probs = probabilities(torch.from_numpy(topic_logits), torch.from_numpy(speaker_logits))
-    return topic_probs, topic_gold, speaker_probs, speaker_gold
+    return probabilities(torch.from_numpy(topic_logits), torch.from_numpy(speaker_logits)), \
+        HeadLabels(topic_gold, speaker_gold)
 
 
 def run_directories(config: Config) -> tuple[Path, Path]:
@@ -260,17 +261,20 @@ class TaggingTrainer(Trainer):
         return SequentialSampler(eval_dataset)
 
 
-@dataclass(frozen=True)
-class SplitProbabilities:
-    topic: np.ndarray  # (sentences, topics)
-    speaker: np.ndarray  # (sentences, speakers)
-
-
 @dataclass
 class FitResult:
     trainer: Trainer
-    metrics: dict
-    probabilities: dict[str, SplitProbabilities]  # validation and test
+    scores: dict[str, Scores]  # validation and test, topics at the tuned thresholds
+    thresholds: list[float]  # per topic, tuned on validation
+    training: dict  # seconds, epochs run, best validation score, processes, training sentences
+    probabilities: dict[str, HeadProbabilities]  # validation and test
+    topics: tuple[str, ...]
+
+    @property
+    def metrics(self) -> dict:
+        """metrics.json's content."""
+        return {**{split: scores.to_dict() for split, scores in self.scores.items()},
+                "topic_thresholds": dict(zip(self.topics, self.thresholds)), "training": self.training}
 
 
 def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, resume_from: Path | None = None,
@@ -299,36 +303,28 @@ def fit(config: Config, raw: DatasetDict, scheme: LabelScheme, work_dir: Path, r
     if config.model.lexical_weight > 0:
         train_split = raw["train"]
         lexical = LexicalModel.from_baseline(train_baseline(
-            train_split["text"], np.array(train_split["topic_labels"]), np.array(train_split["speaker_label"]),
-            len(scheme.speakers)), len(scheme.speakers))
+            train_split["text"], HeadLabels.of_split(train_split), len(scheme.speakers)), len(scheme.speakers))
     train_seconds = time.perf_counter() - started
 
-    def split_probabilities(split: str) -> tuple[np.ndarray, ...]:
-        """(topic probabilities, topic gold, speaker probabilities, speaker gold), averaged with the lexical model's."""
-        topic, topic_gold, speaker, speaker_gold = to_probabilities(trainer.predict(data[split]))
+    def split_probabilities(split: str) -> tuple[HeadProbabilities, HeadLabels]:
+        """(probabilities averaged with the lexical model's, gold labels) of a split."""
+        predicted, gold = to_probabilities(trainer.predict(data[split]))
         if lexical is not None:
-            topic, speaker = blend((topic, speaker), lexical.predict_probabilities(raw[split]["text"]),
-                                   config.model.lexical_weight)
-        return topic, topic_gold, speaker, speaker_gold
+            predicted = predicted.blend(lexical.predict_probabilities(raw[split]["text"]), config.model.lexical_weight)
+        return predicted, gold
 
-    val_topic, val_topic_gold, val_speaker, val_speaker_gold = split_probabilities("validation")
-    thresholds = tune_thresholds(val_topic, val_topic_gold, floor=config.train.threshold_floor)
+    validation = split_probabilities("validation")
+    thresholds = tune_thresholds(validation[0].topics, validation[1].topics, floor=config.train.threshold_floor)
     trainer.model.config.topic_thresholds = thresholds
     trainer.model.lexical = lexical
-    test_topic, test_topic_gold, test_speaker, test_speaker_gold = split_probabilities("test")
-    metrics = {
-        split: score_predictions(topic, topic_gold, speaker, speaker_gold, list(scheme.topics),
-                                 list(scheme.speakers), thresholds)
-        for split, (topic, topic_gold, speaker, speaker_gold) in {
-            "validation": (val_topic, val_topic_gold, val_speaker, val_speaker_gold),
-            "test": (test_topic, test_topic_gold, test_speaker, test_speaker_gold)}.items()
-    }
-    metrics["topic_thresholds"] = dict(zip(scheme.topics, thresholds))
-    metrics["training"] = {"seconds": round(train_seconds, 1), "epochs_run": trainer.state.epoch,
-                           "best_validation_combined": trainer.state.best_metric,
-                           "processes": trainer.args.world_size, "train_sentences": len(raw["train"])}
-    return FitResult(trainer, metrics, {"validation": SplitProbabilities(val_topic, val_speaker),
-                                        "test": SplitProbabilities(test_topic, test_speaker)})
+    splits = {"validation": validation, "test": split_probabilities("test")}
+    scores = {split: score_predictions(predicted, gold, scheme.topics, scheme.speakers, thresholds)
+              for split, (predicted, gold) in splits.items()}
+    training = {"seconds": round(train_seconds, 1), "epochs_run": trainer.state.epoch,
+                "best_validation_combined": trainer.state.best_metric, "processes": trainer.args.world_size,
+                "train_sentences": len(raw["train"])}
+    return FitResult(trainer, scores, thresholds, training,
+                     {split: predicted for split, (predicted, _) in splits.items()}, tuple(scheme.topics))
 
 
 def resume_point(staging: Path) -> Path | None:
@@ -367,4 +363,4 @@ def train(config: Config, callbacks: list[TrainerCallback] = ()) -> TrainResult:
         shutil.rmtree(staging / "checkpoints", ignore_errors=True)
         publish(staging, run_dir)
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(run_dir, result.metrics, choice)
+    return TrainResult(run_dir, result.scores, result.metrics, choice)
