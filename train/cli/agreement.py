@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sources: name micro-F1 {sources.name_f1:.3f}, first source agreement {sources.first_source_agreement:.3f} "
               f"({sources.attributed} attributed sentences); quote kind accuracy {sources.quote_accuracy:.3f}, "
               f"Cohen's kappa {sources.quote_kappa:.3f} ({sources.sentences} sentences both labelled)")
-    print(f"{len(result.disagreements)} disagreements, each adjudicated in {args.adjudication} and applied to "
-          f"{data.annotations_dir}")
+    source_disagreements = 0 if sources is None else len(sources.disagreements)
+    print(f"{len(result.disagreements)} topic/speaker and {source_disagreements} sources/quote disagreements, each "
+          f"adjudicated in {args.adjudication} and applied to {data.annotations_dir}")
     return 0
 
 

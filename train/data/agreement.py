@@ -4,6 +4,8 @@ Speaker: Cohen's kappa (chance-corrected, one label per sentence). Topics: micro
 of one annotator against the other, which is symmetric for micro-averaging. Sources
 (data/GUIDELINES.md §9), where both labellings carry them: micro-F1 over the canonical names
 of each sentence, agreement on the first (main) source, and the quote kind's accuracy and kappa.
+The figures always compare the two annotators as they labelled; the adjudicated labels live in
+data/annotations, which `unapplied_rulings` checks against data/agreement/adjudication.jsonl.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sklearn.metrics import cohen_kappa_score, f1_score
 
 from train.data.annotations import DataError, read_lines, read_records
 from train.data.scheme import LabelScheme
+from train.sources.schema import SOURCE_FIELDS
 
 
 @dataclass
@@ -76,6 +79,14 @@ class SourceAgreement:
     attributed: int  # those sentences
     quote_accuracy: float
     quote_kappa: float
+    disagreements: list[dict]  # sentences whose sources_and_quote differ, in the adjudication record's shape
+
+
+def sources_and_quote(labels: dict) -> dict:
+    """The part of a record (or of a ruling's first/second/final) that a source ruling decides: every field of every
+    source in order, the mention span included (the extractor's mention F1 is scored against it), and the quote kind."""
+    return {"sources": [{field: source.get(field) for field in SOURCE_FIELDS} for source in labels["sources"]],
+            "quote": labels["quote"]}
 
 
 def source_agreement(first: dict[tuple[str, int], dict], second: dict[tuple[str, int], dict]) -> SourceAgreement | None:
@@ -97,7 +108,21 @@ def source_agreement(first: dict[tuple[str, int], dict], second: dict[tuple[str,
         first_source_agreement=same_first / len(attributed) if attributed else 1.0, attributed=len(attributed),
         quote_accuracy=float(np.mean([a == b for a, b in zip(quotes_a, quotes_b)])),
         # kappa is undefined (nan) when both sides use a single kind throughout; identical labels then agree fully.
-        quote_kappa=float(cohen_kappa_score(quotes_a, quotes_b)) if len(set(quotes_a) | set(quotes_b)) > 1 else 1.0)
+        quote_kappa=float(cohen_kappa_score(quotes_a, quotes_b)) if len(set(quotes_a) | set(quotes_b)) > 1 else 1.0,
+        disagreements=[{"article": k[0], "index": k[1], "text": first[k]["text"],
+                        "first": sources_and_quote(first[k]), "second": sources_and_quote(second[k])}
+                       for k in keys if sources_and_quote(first[k]) != sources_and_quote(second[k])])
+
+
+def ruling_mismatch(final: dict, record: dict) -> str | None:
+    """What of the ruling's `final` the gold record does not carry ('topics/speaker', 'sources/quote'), or None.
+    A topic/speaker ruling carries topics and speaker, a source ruling sources and quote; one may carry both."""
+    parts = []
+    if "speaker" in final and (record["speaker"] != final["speaker"] or set(record["topics"]) != set(final["topics"])):
+        parts.append("topics/speaker")
+    if "sources" in final and ("quote" not in record or sources_and_quote(record) != sources_and_quote(final)):
+        parts.append("sources/quote")
+    return ", ".join(parts) or None
 
 
 def unapplied_rulings(adjudication: Path, gold: dict[tuple[str, int], dict]) -> list[str]:
@@ -107,9 +132,14 @@ def unapplied_rulings(adjudication: Path, gold: dict[tuple[str, int], dict]) -> 
         if not line.strip():
             continue
         ruling = json.loads(line)
-        record = gold.get((ruling["article"], ruling["index"]))
-        final = ruling["final"]
-        if record is None or record["speaker"] != final["speaker"] or set(record["topics"]) != set(final["topics"]):
-            problems.append(f"{adjudication}:{number}: gold label of {ruling['article']}:{ruling['index']} differs "
-                            "from the ruling; apply it to data/annotations")
+        at, sentence = f"{adjudication}:{number}", f"{ruling['article']}:{ruling['index']}"
+        record, final = gold.get((ruling["article"], ruling["index"])), ruling["final"]
+        if not {"speaker", "sources"} & set(final):
+            # Such a ruling would otherwise pass unchecked.
+            problems.append(f"{at}: the ruling on {sentence} carries neither topics/speaker nor sources/quote in final")
+        elif record is None:
+            problems.append(f"{at}: gold label of {sentence} is missing from data/annotations")
+        elif mismatch := ruling_mismatch(final, record):
+            problems.append(f"{at}: gold label of {sentence} differs from the ruling ({mismatch}); "
+                            "apply it to data/annotations")
     return problems
