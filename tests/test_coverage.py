@@ -16,12 +16,14 @@ from train.cli.coverage import main
 from train.coverage.estimates import fit_corrections, resampled_sums
 from train.coverage.labelled import checkpoint_corrections
 from train.coverage.page import build_coverage
+from train.coverage.sources import source_check
 from train.coverage.tables import Layout, PredictionsError, group_shares, read_corpus
 from train.data.scheme import load_scheme
 from train.modeling.checkpoint import Checkpoint
 from train.modeling.tagger import Tagger
 from train.prediction.run import predict_files
 from train.prediction.writers import CsvWriter, ParquetWriter, read_rows
+from train.sources.schema import Source
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEME = load_scheme(ROOT / "configs/labels.yaml")
@@ -173,14 +175,15 @@ def seed_predictions(untrained_checkpoint, tmp_path_factory) -> Path:
     return predictions
 
 
-def seed_labels(predictions: Path, article: str) -> list[dict]:
+def seed_labels(predictions: Path, article: str, with_sources: bool = False) -> list[dict]:
     """The gold labels of a seed page, keyed as the predictions file names its sentences (article id, index)."""
     lines = (ROOT / "data/annotations" / f"{article}.jsonl").read_text(encoding="utf-8").splitlines()
     gold = {record["text"]: record for record in map(json.loads, filter(str.strip, lines))}
     rows = [row for row in read_rows(predictions, "jsonl") if Path(row["article"]).stem == article]
     assert rows and all(row["text"] in gold for row in rows)
+    fields = ("topics", "speaker", *(("sources", "quote") if with_sources else ()))
     return [{"article": row["article"], "index": row["index"], "text": row["text"],
-             "topics": gold[row["text"]]["topics"], "speaker": gold[row["text"]]["speaker"]} for row in rows]
+             **{field: gold[row["text"]][field] for field in fields}} for row in rows]
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -211,6 +214,54 @@ def test_a_labelled_sample_of_the_coverage_gives_the_error_rates(untrained_check
     page = (out / "index.html").read_text(encoding="utf-8")
     assert f"{labelled} ({n} labelled sentences of 2 articles of this coverage)" in page
     assert "Expected absolute error of a share" in page
+
+
+def test_source_labels_in_the_labelled_sample_measure_the_extractor_on_the_coverage(
+        untrained_checkpoint, built_project, seed_predictions, tmp_path, monkeypatch):
+    monkeypatch.chdir(built_project)
+    records = seed_labels(seed_predictions, "000_6121d04cb6a2ecdd", with_sources=True) + seed_labels(
+        seed_predictions, "004_7b4b3a878ca4dd7e")  # the second page without source labels: not scored
+    labelled = write_jsonl(tmp_path / "sample.jsonl", records)
+    out = tmp_path / "report"
+    assert main([str(seed_predictions), "--out", str(out), "--model", str(untrained_checkpoint), "--resamples", "50",
+                 "--labelled", str(labelled)]) == 0
+    check = json.loads((out / "coverage.json").read_text(encoding="utf-8"))["source_check"]
+    scored = [r for r in records if "quote" in r]
+    predicted = {(row["article"], row["index"]): row for row in read_rows(seed_predictions, "jsonl")}
+    attributed = [r for r in scored if r["speaker"] != "none"]
+    narration = [r for r in scored if r["speaker"] == "none"]
+    assert attributed and narration
+    first_right = sum(bool(predicted[(r["article"], r["index"])]["sources"]) and
+                      predicted[(r["article"], r["index"])]["sources"][0]["name"] == r["sources"][0]["name"]
+                      for r in attributed)
+    clean = sum(not predicted[(r["article"], r["index"])]["sources"] for r in narration)
+    scores = check["scores"]
+    assert scores["sentences"] == len(scored) and check["articles"] == 1
+    assert (scores["attributed"], scores["unattributed"]) == (len(attributed), len(narration))
+    assert scores["first_source_accuracy"] == pytest.approx(first_right / len(attributed))
+    assert scores["none_without_source"] == pytest.approx(clean / len(narration))
+    # one article: every resample is that article, so the interval is the point
+    assert check["first_source_interval"] == pytest.approx([first_right / len(attributed)] * 2)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'id="source-check"' in page and f"of the {len(attributed)} sentences that report" in page
+
+    without = write_jsonl(tmp_path / "plain.jsonl", seed_labels(seed_predictions, "000_6121d04cb6a2ecdd"))
+    assert main([str(seed_predictions), "--out", str(tmp_path / "plain"), "--model", str(untrained_checkpoint),
+                 "--resamples", "50", "--labelled", str(without)]) == 0
+    assert json.loads((tmp_path / "plain" / "coverage.json").read_text(encoding="utf-8"))["source_check"] is None
+    assert 'id="source-check"' not in (tmp_path / "plain" / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_source_check_counts_per_article_and_leaves_an_empty_class_without_interval():
+    putin = Source("Владимир Путин", "Путин", 0, 5, "person")
+    peskov = Source("Дмитрий Песков", "Песков", 0, 6, "person")
+    check = source_check("sample", ["a", "a", "b"], [[putin], [putin], [peskov]], ["indirect"] * 3,
+                         ["putin", "putin", "russia_official"], [[putin], [peskov], [peskov]], ["indirect"] * 3,
+                         n_resamples=200)
+    assert check.articles == 2 and check.scores.first_source_accuracy == pytest.approx(2 / 3)
+    low, high = check.first_source_interval
+    assert 0.5 <= low <= 2 / 3 <= high <= 1.0  # resamples of {a: 1 of 2, b: 1 of 1}
+    assert check.none_clean_interval is None and check.scores.unattributed == 0
 
 
 @pytest.mark.parametrize("change, message", [

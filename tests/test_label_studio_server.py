@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -47,6 +48,14 @@ def server(tmp_path):
         process.wait(timeout=30)
 
 
+def two_sources(text: str) -> list[dict]:
+    """The sentence's second and first words as its sources, the second the main one: against the text order,
+    so only the rank can bring them back in this order."""
+    first, second = list(re.finditer(r"\w+", text))[:2]
+    return [{"name": m.group(), "mention": m.group(), "start": m.start(), "end": m.end(), "type": "person",
+             "relayed_by": None} for m in (second, first)]
+
+
 def test_suggest_label_export_import_and_build_against_a_real_server(server, project, untrained_checkpoint):
     feed = project / "feed.jsonl"
     feed.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in ARTICLES), encoding="utf-8")
@@ -69,15 +78,18 @@ def test_suggest_label_export_import_and_build_against_a_real_server(server, pro
             server.annotate(task_id, [], cancelled=True)
             continue
         topics, speaker = (["nato"], "putin") if n % 2 else ([], "none")
-        server.annotate(task_id, [ls.choice_result(ls.TOPICS, topics), ls.choice_result(ls.SPEAKER, [speaker])])
         data = exported[task_id]["data"]
-        labels[(data["article"], data["index"])] = (topics, speaker, data["context"])
+        sources, quote = (two_sources(data["text"]), "indirect") if n % 2 else ([], "none")
+        server.annotate(task_id, [ls.choice_result(ls.TOPICS, topics), ls.choice_result(ls.SPEAKER, [speaker]),
+                                  *ls.source_results(sources, quote)])
+        labels[(data["article"], data["index"])] = (topics, speaker, data["context"], sources, quote)
 
     export_file = project / "export.json"
     export_file.write_text(json.dumps(server.export(project_id), ensure_ascii=False), encoding="utf-8")
     assert import_labels_main([str(export_file), "--name", "first_batch"]) == 0
     records = [json.loads(line) for line in
                (project / "data/annotations/first_batch.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert {(r["article"], r["index"]): (r["topics"], r["speaker"], r["context"]) for r in records} == labels
+    assert {(r["article"], r["index"]): (r["topics"], r["speaker"], r["context"], r["sources"], r["quote"])
+            for r in records} == labels
 
     assert data_main([]) == 0  # `make data` builds with the partially labelled articles

@@ -23,15 +23,23 @@ def test_the_interface_has_source_spans_with_names_and_the_quote_kind():
     fields = {e.get("name"): e for e in root.iter("TextArea")}
     assert fields["source_name"].get("perRegion") == "true" and fields["relayed_by"].get("perRegion") == "true"
     assert "unnamed_sources" in fields
+    rank = next(e for e in root.iter("Number") if e.get("name") == "source_rank")
+    assert rank.get("perRegion") == "true" and rank.get("toName") == "text"
     quote = next(e for e in root.iter("Choices") if e.get("name") == "quote")
     assert [c.get("value") for c in quote] == list(QUOTE_KINDS)
 
 
-def test_pre_annotated_sources_come_back_as_they_went_in_ordered_by_the_text():
+def test_pre_annotated_sources_come_back_in_their_order_by_rank():
     continued = {"name": "Кремль", "mention": None, "start": None, "end": None, "type": "organization",
                  "relayed_by": None}
     result = source_results([USHAKOV, PUTIN, continued], "indirect")
-    assert sources_from_result(result) == ([PUTIN, USHAKOV, continued], "indirect")
+    # Ушаков is the main source though Путин comes first in the text: the rank keeps the order.
+    assert sources_from_result(result) == ([USHAKOV, PUTIN, continued], "indirect")
+    unranked = [region for region in result if region.get("from_name") != "source_rank"]
+    assert sources_from_result(unranked) == ([PUTIN, USHAKOV, continued], "indirect")
+    # An annotator who ranks only the main source: the others follow in the order of the text.
+    ushakov_main = [*unranked, {"id": "source0", "from_name": "source_rank", "value": {"number": 1}}]
+    assert sources_from_result(ushakov_main)[0] == [USHAKOV, PUTIN, continued]
     assert sources_from_result([{"from_name": "speaker", "value": {"choices": ["none"]}}]) is None
 
 

@@ -6,9 +6,10 @@ and the speaker a single required choice. Results come back as Label Studio
 "choices" regions named `topics` and `speaker`.
 
 Sources (data/GUIDELINES.md §9): each mention is a span labelled with its type (`source`), with the
-canonical name and the relayer typed into per-region text fields (`source_name`, `relayed_by`); sources the
-sentence does not name go one per line into `unnamed_sources` as `name | type | relayed_by`; the quote kind
-is the single choice `quote`.
+canonical name and the relayer typed into per-region text fields (`source_name`, `relayed_by`) and its rank
+in a per-region number (`source_rank`, 1 for the main source: spans carry no order of their own); sources the
+sentence does not name go one per line into `unnamed_sources` as `name | type | relayed_by`, after the named
+ones; the quote kind is the single choice `quote`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from train.sources.schema import QUOTE_KINDS, SOURCE_TYPES
 VERSION = "1.23.2"  # the pinned release that `make label-studio` installs and the integration test runs
 TEXT, CONTEXT, TOPICS, SPEAKER = "text", "context", "topics", "speaker"
 SOURCE, SOURCE_NAME, RELAYED_BY, UNNAMED, QUOTE = "source", "source_name", "relayed_by", "unnamed_sources", "quote"
+SOURCE_RANK = "source_rank"
 
 
 class LabelStudioError(UserError):
@@ -72,6 +74,9 @@ def labeling_config(labels_path: str | Path) -> str:
                   maxSubmissions="1", placeholder="canonical name, e.g. Дмитрий Песков")
     ET.SubElement(view, "TextArea", name=RELAYED_BY, toName=TEXT, perRegion="true", editable="true",
                   maxSubmissions="1", placeholder="relayed by (optional), e.g. Кремль")
+    ET.SubElement(view, "Header", value="Rank of the selected source: 1 for the main one (the speaker's); "
+                  "unranked sources follow in the order of the text", size="6")
+    ET.SubElement(view, "Number", name=SOURCE_RANK, toName=TEXT, perRegion="true", min="1")
     ET.SubElement(view, "TextArea", name=UNNAMED, toName=TEXT, editable="true",
                   placeholder="sources not named in the sentence, one per line: name | type | relayed_by")
     quote = ET.SubElement(view, "Choices", name=QUOTE, toName=TEXT, choice="single-radio")
@@ -104,7 +109,8 @@ def labels_from_result(result: list[dict]) -> tuple[list[str], list[str]]:
 
 def source_results(sources: list[dict], quote: str) -> list[dict]:
     """Regions for a sentence's sources and quote kind (pre-annotation): a labelled span per mention with its
-    name (and relayer) in the per-region text fields, the unnamed ones as lines, the quote as a choice."""
+    name (and relayer) in the per-region text fields and its rank among the sources, the unnamed ones as lines,
+    the quote as a choice."""
     result, unnamed = [], []
     for number, source in enumerate(sources):
         if source.get("start") is None:
@@ -118,6 +124,8 @@ def source_results(sources: list[dict], quote: str) -> list[dict]:
         fields = [(SOURCE_NAME, source["name"]), (RELAYED_BY, source.get("relayed_by"))]
         result.extend({"id": region["id"], "from_name": name, "to_name": TEXT, "type": "textarea",
                        "value": {**span, "text": [value]}} for name, value in fields if value)
+        result.append({"id": region["id"], "from_name": SOURCE_RANK, "to_name": TEXT, "type": "number",
+                       "value": {**span, "number": number + 1}})
     if unnamed:
         result.append({"from_name": UNNAMED, "to_name": TEXT, "type": "textarea", "value": {"text": unnamed}})
     return [*result, choice_result(QUOTE, [quote])]
@@ -125,10 +133,11 @@ def source_results(sources: list[dict], quote: str) -> list[dict]:
 
 def sources_from_result(result: list[dict]) -> tuple[list[dict], str] | None:
     """(sources, quote) of an annotation's result, in the annotation format; None when it marks neither
-    (an annotation made without the sources fields). Mentions come in the order of the text, then the
-    unnamed sources; the validator checks names, types and offsets against the text."""
+    (an annotation made without the sources fields). Mentions come by rank, the unranked after them in the order
+    of the text, then the unnamed sources; the validator checks names, types and offsets against the text."""
     spans: dict[str, dict] = {}
     texts: dict[tuple[str, str], str] = {}
+    ranks: dict[str, float] = {}
     unnamed: list[str] = []
     quotes: list[str] = []
     for region in result:
@@ -136,6 +145,8 @@ def sources_from_result(result: list[dict]) -> tuple[list[dict], str] | None:
         if name == SOURCE:
             spans[region.get("id")] = {"start": value.get("start"), "end": value.get("end"),
                                        "mention": value.get("text"), "type": (value.get("labels") or [""])[0]}
+        elif name == SOURCE_RANK and isinstance(value.get("number"), (int, float)):
+            ranks[region.get("id")] = value["number"]
         elif name in (SOURCE_NAME, RELAYED_BY):
             texts[(region.get("id"), name)] = " ".join(value.get("text") or []).strip()
         elif name == UNNAMED:
@@ -145,7 +156,8 @@ def sources_from_result(result: list[dict]) -> tuple[list[dict], str] | None:
     if not spans and not unnamed and not quotes:
         return None
     sources = [{"name": texts.get((key, SOURCE_NAME), ""), **span, "relayed_by": texts.get((key, RELAYED_BY)) or None}
-               for key, span in sorted(spans.items(), key=lambda item: item[1]["start"] or 0)]
+               for key, span in sorted(spans.items(),
+                                       key=lambda item: (ranks.get(item[0], float("inf")), item[1]["start"] or 0))]
     for line in unnamed:
         parts = [part.strip() for part in line.split("|")]
         name, kind, relayed = (parts + [""] * 3)[:3]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train.coverage.labelled import checkpoint_corrections, labelled_articles
+from train.coverage.labelled import checkpoint_corrections, labelled_articles, labelled_source_check
 from train.coverage.page import build_coverage
 from train.coverage.tables import N_RESAMPLES, SAMPLE_SIZE
 from train.errors import UsageError, UserError, exit_with
@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output directory (default: reports/coverage-<predictions name>)")
     parser.add_argument("--model", help="the checkpoint that wrote the predictions (default: models/latest)")
     parser.add_argument("--labelled", help="sentences of this coverage labelled in the annotation format (article, "
-                                           "index, text, topics, speaker): the error rates are measured on them")
+                                           "index, text, topics, speaker; sources and quote optional): the error rates are measured on "
+                                           "them, and the source extractor on those with source labels")
     parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples of the articles")
     parser.add_argument("--sample", type=int, default=SAMPLE_SIZE, help="sentences kept for the sentence browser")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             args.predictions, checkpoint.scheme,
             lambda corpus: checkpoint_corrections(checkpoint, args.labelled, corpus, args.resamples),
             str(checkpoint.path), args.out, args.resamples, args.sample, args.engine,
-            keep_texts_of=labelled_articles(args.labelled))
+            keep_texts_of=labelled_articles(args.labelled),
+            check_sources=args.labelled and (lambda corpus: labelled_source_check(
+                args.labelled, corpus, checkpoint.scheme, args.resamples)))
     except UserError as e:
         return exit_with(e)
     print(out / "index.html")

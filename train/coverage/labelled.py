@@ -16,12 +16,15 @@ import numpy as np
 
 from train.coverage.calibration import Calibration, article_folds, calibration, pooled
 from train.coverage.estimates import Corrections, fit_corrections
+from train.coverage.sources import SourceCheck, predicted_source, source_check
 from train.coverage.tables import Corpus
 from train.data.annotations import parse_lines, read_records
+from train.data.scheme import LabelScheme
 from train.evaluation.scoring import EvaluationError, LabelledData, check_scheme, predict, records_data, split_data
 from train.evaluation.stats import SEED
 from train.modeling.checkpoint import Checkpoint
 from train.modeling.outputs import HeadLabels
+from train.sources.schema import sources_from_record
 
 HELD_OUT_SPLITS = ("validation", "test")
 log = logging.getLogger(__name__)
@@ -124,6 +127,22 @@ def checkpoint_corrections(checkpoint: Checkpoint, labelled: str | Path | None, 
         log.warning("the held-out splits are not used, only %s: %s", labelled, e)
         candidates = [sample]
     return fit_corrections(candidates, checkpoint.scheme, n_resamples, seed)
+
+
+def labelled_source_check(path: str | Path, corpus: Corpus, scheme: LabelScheme, n_resamples: int) -> SourceCheck | None:
+    """The extractor's scores on the sentences of LABELLED that carry source labels and are in the predictions
+    with predicted sources; None when there are none (no source labels, or predictions written without sources).
+    LABELLED has been validated against the predictions by `labelled_calibration` before this runs."""
+    records, _ = read_records(Path(path), scheme)
+    labelled = [record for _, record in records if "quote" in record
+                and (str(record["article"]), record["index"]) in corpus.kept_sources]
+    if not labelled:
+        return None
+    predicted = [corpus.kept_sources[(str(r["article"]), r["index"])] for r in labelled]
+    return source_check(
+        f"{path} ({len(labelled)} sentences with source labels)", [str(r["article"]) for r in labelled],
+        [sources_from_record(r) for r in labelled], [r["quote"] for r in labelled], [r["speaker"] for r in labelled],
+        [[predicted_source(s) for s in p.sources] for p in predicted], [p.quote for p in predicted], n_resamples)
 
 
 def labelled_articles(path: str | Path | None) -> set[str]:

@@ -5,12 +5,14 @@
                        the interval covers, where the error rates come from and how many sentences they rest on
     OUT/articles.csv   per article: outlet, date, url, sentences, raw speaker and topic shares
     OUT/sources.csv    when the predictions carry sources: top sources with intervals, diversity per outlet
-    OUT/coverage.json  what the page was built from (also marks OUT as this tool's, safe to replace)
+    OUT/coverage.json  what the page was built from (also marks OUT as this tool's, safe to replace), and the
+                       extractor's scores on LABELLED's source labels when it carries them
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -26,7 +28,7 @@ from train.coverage.calibration import SPEAKERS, HeadChoice
 from train.coverage.estimates import Correction, Corrections
 from train.coverage.figures import heatmap_figure, small_multiples_figure, stacked_shares_figure, time_figure
 from train.coverage.quantify import DESCRIPTIONS
-from train.coverage.sources import TOP_OVERALL, TOP_PER_OUTLET, GroupSources, group_sources
+from train.coverage.sources import TOP_OVERALL, TOP_PER_OUTLET, GroupSources, SourceCheck, group_sources
 from train.coverage.tables import (
     N_RESAMPLES,
     SAMPLE_SIZE,
@@ -190,7 +192,8 @@ def _method_notes(correction: Correction) -> dict:
 def build_coverage(predictions: str | Path, scheme: LabelScheme,
                    corrections: Corrections | Callable[[Corpus], Corrections], model: str,
                    out_dir: str | Path | None = None, n_resamples: int = N_RESAMPLES, sample_size: int = SAMPLE_SIZE,
-                   engine: str = "local", keep_texts_of: set[str] = frozenset()) -> Path:
+                   engine: str = "local", keep_texts_of: set[str] = frozenset(),
+                   check_sources: Callable[[Corpus], SourceCheck | None] | None = None) -> Path:
     """Read the predictions once, estimate every share with intervals, and write the report directory.
 
     `predictions` is a file or a folder of part files; with engine="ray" each part is reduced to
@@ -198,7 +201,8 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme,
 
     `corrections` may be a function of the corpus: fitting them runs the checkpoint on labelled
     sentences (checked against the corpus's texts of `keep_texts_of`), so it waits until the output
-    directory and the predictions file have been checked.
+    directory and the predictions file have been checked. `check_sources(corpus)` measures the extractor on
+    labelled sentences of the coverage, for the "Who is quoted" section.
     """
     out_dir = Path(out_dir) if out_dir else default_out_dir(predictions)
     check_out_dir(out_dir)
@@ -222,6 +226,7 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme,
         sources = [group_sources(ALL_ARTICLES, corpus.sources, TOP_OVERALL, n_resamples, SEED)] + [
             group_sources(name, [corpus.sources[i] for i in rows], TOP_PER_OUTLET, n_resamples, SEED)
             for name, rows in grouped(corpus, [a.outlet for a in corpus.articles]).items()]
+    source_accuracy = check_sources(corpus) if sources and check_sources else None
     log.info("estimated %d outlets and %d periods in %.1f s", len(outlets), len(periods),
              time.perf_counter() - started)
 
@@ -250,6 +255,7 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme,
         "rankings": rankings(corpus, layout), "min_ranked": MIN_RANKED_SENTENCES, "ranked": RANKED_ARTICLES,
         "sample": corpus.sample, "sampled": corpus.sampled, "outlets": [g.name for g in outlets],
         "sources": sources, "source_names": sorted({s.name for g in sources for s in g.top}),
+        "source_check": source_accuracy,
     }
     html = page_environment("train.coverage").get_template("coverage.html.j2").render(context)
     manifest = {"predictions": str(predictions), "model": model, "articles": len(corpus.articles),
@@ -259,7 +265,8 @@ def build_coverage(predictions: str | Path, scheme: LabelScheme,
                 "topic_expected_abs_error": corrections.topics.choice.expected_error,
                 "error_rate_source": {"speaker": corrections.speaker.choice.calibration.counts,
                                       "topics": corrections.topics.choice.calibration.counts},
-                "sentence_sample": len(corpus.sample), "resamples": n_resamples}
+                "sentence_sample": len(corpus.sample), "resamples": n_resamples,
+                "source_check": source_accuracy and dataclasses.asdict(source_accuracy)}
 
     def write(staging: Path) -> None:
         (staging / "index.html").write_text(html, encoding="utf-8")

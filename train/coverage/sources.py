@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from train.coverage.estimates import percentile_interval, resampled_sums
+from train.evaluation.stats import SEED
+from train.sources.metrics import SourceScores, score_sources
+from train.sources.schema import Source
 
 TOP_OVERALL, TOP_PER_OUTLET = 15, 5
 # The speaker classes whose sources are officials; `other` covers experts, media and everyone else.
@@ -83,3 +86,45 @@ def group_sources(name: str, articles: list[ArticleSources], top_n: int, n_resam
         name, attributed, len(total), ratio(sum(a.official for a in articles)), concentration,
         ratio(sum(a.direct for a in articles)), ratio(sum(a.indirect for a in articles)),
         [SourceShare(s, total[s], float(shares[i]), float(low[i]), float(high[i])) for i, s in enumerate(top)])
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """The extractor measured on labelled sentences of the coverage: the scores, and 95% bootstrap intervals over
+    articles for the two shares an analyst leans on."""
+    origin: str
+    articles: int
+    scores: SourceScores
+    first_source_interval: tuple[float, float] | None  # sentences whose labelled speaker is not `none` (None: no such)
+    none_clean_interval: tuple[float, float] | None  # `none` sentences left without a source
+
+
+def predicted_source(source: dict) -> Source:
+    """A predicted source as a Source; from CSV or Parquet only its name is known."""
+    return Source(str(source["name"]), source.get("mention"), source.get("start"), source.get("end"),
+                  str(source.get("type") or ""), source.get("relayed_by"))
+
+
+def source_check(origin: str, articles: list[str], gold: list[list[Source]], gold_quotes: list[str],
+                 gold_speakers: list[str], predicted: list[list[Source]], predicted_quotes: list[str],
+                 n_resamples: int, seed: int = SEED) -> SourceCheck:
+    """Scores of the predicted sources of labelled sentences (aligned lists; `articles` are the resampling unit)."""
+    scores = score_sources(gold, gold_quotes, gold_speakers, predicted, predicted_quotes)
+    index = {article: i for i, article in enumerate(dict.fromkeys(articles))}
+    # per article: attributed sentences, of them with the right first source; none sentences, of them clean
+    counts = np.zeros((len(index), 4))
+    for article, labels, speaker, guesses in zip(articles, gold, gold_speakers, predicted):
+        row = counts[index[article]]
+        if speaker == "none":
+            row[2:] += (1, not guesses)
+        else:
+            row[:2] += (1, bool(labels) and bool(guesses) and labels[0].name == guesses[0].name)
+    resampled = resampled_sums(counts, n_resamples, seed)
+
+    def interval(hits: int, of: int) -> tuple[float, float] | None:
+        if not counts[:, of].sum():
+            return None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            low, high = percentile_interval(resampled[:, hits] / resampled[:, of])
+        return float(low), float(high)
+    return SourceCheck(origin, len(index), scores, interval(1, 0), interval(3, 2))

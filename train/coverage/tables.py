@@ -66,6 +66,8 @@ class Corpus:
     sentences: int = 0
     texts: dict[tuple[str, int], str] = field(default_factory=dict)  # sentences of the articles asked to keep
     sources: list[ArticleSources] = field(default_factory=list)  # per article, when the predictions carry sources
+    # the predicted sources and quote kind of the sentences of the articles asked to keep, when the rows carry them
+    kept_sources: dict[tuple[str, int], PredictedSources] = field(default_factory=dict)
 
     @property
     def sampled(self) -> bool:
@@ -133,6 +135,12 @@ def article_predictions(rows: list[RowPrediction], n_topics: int) -> HeadPredict
                                              np.array([row.speaker_scores for row in rows])))
 
 
+@dataclass(frozen=True)
+class PredictedSources:
+    sources: list[dict]  # as `row_sources` reads them: full source dicts from JSONL, names only from CSV and Parquet
+    quote: str
+
+
 def row_sources(row: dict) -> list[dict]:
     """A row's sources: the JSONL list, or the flat `source_names` column of CSV and Parquet."""
     sources = row.get("sources")
@@ -196,7 +204,10 @@ class _Reader:
                                                str(first.get("url") or ""), len(rows)))
         if article_id in self.keep_texts_of:
             for i, row in enumerate(rows):
-                self.reduction.texts[(article_id, int(row.get("index", i)))] = str(row.get("text", ""))
+                key = (article_id, int(row.get("index", i)))
+                self.reduction.texts[key] = str(row.get("text", ""))
+                if "sources" in row or "source_names" in row:
+                    self.reduction.kept_sources[key] = PredictedSources(row_sources(row), str(row.get("quote") or ""))
         if any("sources" in row or "source_names" in row for row in rows):
             article_sources = ArticleSources()
             for i, row in enumerate(rows):
@@ -243,6 +254,7 @@ class Reduction:
     candidates: list[tuple[int, dict]]
     texts: dict[tuple[str, int], str] = field(default_factory=dict)  # sentences of the articles asked to keep
     sources: list[ArticleSources] = field(default_factory=list)  # per article, when the predictions carry sources
+    kept_sources: dict[tuple[str, int], PredictedSources] = field(default_factory=dict)
 
 
 def reduce_file(path: Path, scheme: LabelScheme, sample_size: int = SAMPLE_SIZE, seed: int = SEED,
@@ -325,6 +337,7 @@ def read_corpus(path: str | Path, scheme: LabelScheme, sample_size: int = SAMPLE
         corpus.articles.extend(reduction.articles)
         vectors.extend(reduction.vectors)
         corpus.texts.update(reduction.texts)
+        corpus.kept_sources.update(reduction.kept_sources)
         corpus.sources.extend(reduction.sources)
     if not corpus.articles:
         raise PredictionsError(f"{path}: no prediction rows; expected `make predict` output")
