@@ -133,9 +133,27 @@ def test_source_scores_on_known_cases():
 
 def test_an_uncertain_speaker_class_needs_evidence_of_its_own():
     uncertain = SourceExtractor(load_roles(), min_confidence=0.5)
-    sentences = ["Переговоры продолжались около двух часов.", "Песков заявил, что переговоры прошли хорошо."]
+    sentences = ["Отдельно обсуждался обмен заключенными.", "Песков заявил, что переговоры прошли хорошо."]
     sure = uncertain.extract(sentences, ["putin", "russia_official"], confidences=[0.9, 0.9])
-    assert names(sure[0]) == ["Владимир Путин"]  # a confident class alone gives its source
+    assert names(sure[0]) == ["Владимир Путин"]  # a confident class with words that report speech gives its source
     unsure = uncertain.extract(sentences, ["putin", "russia_official"], confidences=[0.3, 0.3])
     assert names(unsure[0]) == [] and unsure[0].quote == "none"
     assert names(unsure[1]) == ["Дмитрий Песков"]  # attributed in the sentence itself
+
+
+def test_a_confident_class_gives_no_source_to_narration_that_reports_no_speech():
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    [signed] = gated.extract(["Президент России в четверг подписал указ о новых назначениях."], ["putin"],
+                             confidences=[0.9])
+    assert signed.sources == () and signed.quote == "none"
+    [gold] = gated.extract(["Президент России в четверг подписал указ о новых назначениях."], ["putin"])
+    assert names(gold) == ["Владимир Путин"]  # a labelled class is not second-guessed
+
+
+@pytest.mark.parametrize("text", ["Речь зашла и о поставках зерна.",
+                                  "Согласно совместному заявлению, рабочие группы начнут работу весной.",
+                                  "Как следует из сообщений обеих сторон, встреча затянулась на три часа."])
+def test_words_that_report_speech_let_a_confident_class_name_its_source(text):
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    [result] = gated.extract([text], ["both"], confidences=[0.9])
+    assert names(result) == ["Владимир Путин", "Джо Байден"]

@@ -28,7 +28,7 @@ CUE_VERBS = frozenset("""
 оценивать отвергнуть отвергать обратить допустить допускать изложить излагать обсудить обсуждать договориться
 договариваться условиться предложить предлагать потребовать требовать пожаловаться посетовать возразить
 ответить отвечать подтвердить подтверждать писать опасаться отрицать приветствовать поддержать сослаться
-упомянуть согласиться обвинить раскритиковать критиковать высказаться высказать передать сравнить убеждать
+упомянуть ссылаться согласиться обвинить раскритиковать критиковать высказаться высказать передать сравнить убеждать
 обещать констатировать прокомментировать комментировать пригрозить угрожать поблагодарить признать
 охарактеризовать поручить распорядиться потребовать вспомнить обменяться затронуть апеллировать остановиться
 объяснить объяснять жаловаться намерен намереваться рассчитывать ждать ожидать отреагировать реагировать
@@ -37,6 +37,8 @@ CUE_VERBS = frozenset("""
 """.split())
 # "по словам X", "по данным X": the genitive after them is the source (or its relayer).
 ACCORDING_TO = frozenset("слово данные мнение оценка информация версия расчёт расчет сведение".split())
+# Nouns for a statement, which "согласно" or "из" ("как следует из сообщений") makes reported speech.
+STATEMENT_NOUNS = frozenset("заявление сообщение слово заверение отчёт отчет коммюнике".split())
 # Collective mentions of the two sides of the talks (speaker `both`).
 COLLECTIVE = frozenset("президент лидер сторона делегация министр собеседник переговорщик глава".split())
 PRONOUNS = {"он": "one", "она": "one", "его": "one", "её": "one", "ее": "one", "они": "many", "их": "many"}
@@ -494,10 +496,15 @@ class SourceExtractor:
             continues = memory.quote_open or text.lstrip()[:1] in DASHES
             sources, relayers = self._attribute(text, analysis, mentions, memory.quote_open)
             quote = self._quote_kind(text, memory)
-            uncertain = confidences is not None and confidences[number] < self.min_confidence
             # the same class as the sentence before, which quoted someone: an argument that goes on (GUIDELINES §3 step 4)
             same_voice = number > 0 and speakers is not None and speakers[number - 1] == speaker and bool(memory.previous)
-            if speaker == "none" or uncertain and not sources and not continues and not same_voice:
+            uncertain = confidences is not None and confidences[number] < self.min_confidence
+            evidence = bool(sources) or continues or same_voice
+            if confidences is not None and not uncertain:
+                # a confident class still needs the sentence to report speech: narration that names an official
+                # ("Байден подписал указ") gives no source on the class alone
+                evidence = evidence or quote == "direct" or self._reports_speech(analysis)
+            if speaker == "none" or confidences is not None and not evidence:
                 sources = []
             elif speaker is not None:
                 sources = self._gate(sources, relayers, speaker, memory, mentions, text, continues or not uncertain)
@@ -511,6 +518,25 @@ class SourceExtractor:
             self._remember(memory, mentions, sources)
             results.append(SentenceSources(tuple(sources), quote if sources else "none"))
         return results
+
+    @staticmethod
+    def _reports_speech(analysis: Analysis) -> bool:
+        """Words that report what someone said, whether or not the rules found who: a verb of saying or stance
+        ("договорились", "было заявлено"), its passive in -ся ("обсуждалась", "отмечается"), "по словам",
+        "по его данным", "согласно заявлению", "как следует из сообщений", "речь зашла о". Narration that
+        names an official without them ("Байден подписал указ") reports a fact, not a statement."""
+        tokens = analysis.tokens
+        for i, token in enumerate(tokens):
+            before = [t.text.lower() for t in tokens[max(0, i - 2):i]]
+            if token.pos in ("VERB", "ADJ", "AUX") and (token.lemmas & CUE_VERBS or any(
+                    lemma.endswith("ся") and lemma[:-2] in CUE_VERBS for lemma in token.lemmas)):
+                return True
+            if token.lemmas & ACCORDING_TO and "по" in before or token.lemmas & STATEMENT_NOUNS and \
+                    {"согласно", "из"} & set(before) or token.text.lower() == "согласно":
+                return True
+            if token.lemmas & {"речь"} and i + 1 < len(tokens) and tokens[i + 1].lemmas & {"зайти", "идти"}:
+                return True
+        return False
 
     def _only_relays(self, sources: list[Source], memory: _Article) -> bool:
         """An institution where the previous sentence quoted a person of its side: it relays that person."""
