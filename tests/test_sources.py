@@ -157,3 +157,11 @@ def test_words_that_report_speech_let_a_confident_class_name_its_source(text):
     gated = SourceExtractor(load_roles(), min_confidence=0.5)
     [result] = gated.extract([text], ["both"], confidences=[0.9])
     assert names(result) == ["Владимир Путин", "Джо Байден"]
+
+
+def test_a_link_to_another_story_quotes_nobody_whatever_the_class(extractor):
+    sentences = ["Читайте также: Лавров: Москва ответит на новые санкции зеркально",
+                 "Также по теме: Салливан назвал условия продолжения консультаций",
+                 "Теги: Россия, США, Лавров, санкции"]
+    assert all(r.sources == () for r in extractor.extract(sentences))
+    assert all(r.sources == () for r in extractor.extract(sentences, ["russia_official", "us_official", "other"]))

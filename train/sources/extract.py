@@ -57,6 +57,10 @@ SINGULAR_EXPERT = frozenset("эксперт аналитик политолог 
 PREDICTED_SPEAKER_MIN_CONFIDENCE = 0.5
 QUOTE_OPEN = "«„“\""
 DASHES = "—–"
+# Labels that open a link to another page or the site's tags (GUIDELINES §5): what follows belongs to another
+# story, so the names in it ("Читайте также: Песков: …") are nobody this article quotes.
+FURNITURE_LABEL = re.compile(r"\s*((читайте|смотрите|читать) также|(также|ранее|еще|ещё) по теме|материалы по теме|"
+                             r"теги\s*:)", re.IGNORECASE)
 FIRST_PERSON = re.compile(r"(?<!\w)(мы|нам|нас|наш\w*|я|меня|мне)(?!\w)", re.IGNORECASE)
 
 
@@ -504,7 +508,7 @@ class SourceExtractor:
                 # a confident class still needs the sentence to report speech: narration that names an official
                 # ("Байден подписал указ") gives no source on the class alone
                 evidence = evidence or quote == "direct" or self._reports_speech(analysis)
-            if speaker == "none" or confidences is not None and not evidence:
+            if speaker == "none" or FURNITURE_LABEL.match(text) or confidences is not None and not evidence:
                 sources = []
             elif speaker is not None:
                 sources = self._gate(sources, relayers, speaker, memory, mentions, text, continues or not uncertain)
