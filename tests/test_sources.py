@@ -165,3 +165,14 @@ def test_a_link_to_another_story_quotes_nobody_whatever_the_class(extractor):
                  "Теги: Россия, США, Лавров, санкции"]
     assert all(r.sources == () for r in extractor.extract(sentences))
     assert all(r.sources == () for r in extractor.extract(sentences, ["russia_official", "us_official", "other"]))
+
+
+def test_an_order_is_a_statement_of_a_president_only(extractor):
+    [body] = extractor.extract(["Министерство обороны распорядилось перебросить технику на полигон."])
+    assert body.sources == ()
+    [president] = extractor.extract(["Путин распорядился продлить программу еще на год."])
+    assert names(president) == ["Владимир Путин"]
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    [predicted] = gated.extract(["Госдепартамент распорядился сократить штат консульства."], ["us_official"],
+                                confidences=[0.9])
+    assert predicted.sources == ()

@@ -30,11 +30,16 @@ CUE_VERBS = frozenset("""
 ответить отвечать подтвердить подтверждать писать опасаться отрицать приветствовать поддержать сослаться
 упомянуть ссылаться согласиться обвинить раскритиковать критиковать высказаться высказать передать сравнить убеждать
 обещать констатировать прокомментировать комментировать пригрозить угрожать поблагодарить признать
-охарактеризовать поручить распорядиться потребовать вспомнить обменяться затронуть апеллировать остановиться
+охарактеризовать потребовать вспомнить обменяться затронуть апеллировать остановиться
 объяснить объяснять жаловаться намерен намереваться рассчитывать ждать ожидать отреагировать реагировать
 перечислить повторить повторять обозначить сойтись отказаться отвергнуть обращать ответить счесть согласный
 опубликовать отнестись исключать хотеть дать добиваться исходить
 """.split())
+# An order: a president's own decision is his position, an institution's order is an act reported as fact
+# (GUIDELINES §2b: "Байден распорядился направить…" is `biden`, "Госдепартамент распорядился вывезти…" `none`).
+ORDER_VERBS = frozenset("поручить поручать распорядиться распоряжаться".split())
+PRESIDENTS = ("putin", "biden")
+PRESIDENT_NAMES = frozenset({"Владимир Путин", "Джо Байден"})
 # "по словам X", "по данным X": the genitive after them is the source (or its relayer).
 ACCORDING_TO = frozenset("слово данные мнение оценка информация версия расчёт расчет сведение".split())
 # Nouns for a statement, which "согласно" or "из" ("как следует из сообщений") makes reported speech.
@@ -314,7 +319,7 @@ class SourceExtractor:
         tokens = analysis.tokens
         quoted = self._quoted(text, opened)
         outside = [m for m in mentions if not any(a <= m.start and m.end <= b for a, b in quoted)]
-        cues = [i for i, t in enumerate(tokens) if t.lemmas & CUE_VERBS and t.pos in ("VERB", "ADJ", "AUX")
+        cues = [i for i, t in enumerate(tokens) if t.lemmas & (CUE_VERBS | ORDER_VERBS) and t.pos in ("VERB", "ADJ", "AUX")
                 and not any(a <= t.start < b for a, b in quoted)]
         # the first "что", colon or quote after a cue opens what was said: names after it are its content
         boundary = next((i for i, t in enumerate(tokens) if cues and i > cues[0]
@@ -340,6 +345,8 @@ class SourceExtractor:
                        and tokens[m.first_token - 1].text.lower() in ("в", "во") and tokens[m.first_token].case == "Loc"
                        and not self._clause_between(tokens, min(cue, m.first_token) + 1, max(cue, m.first_token))]
             chosen = before[-1:] or [m for m in located if m.first_token < cue][-1:] or after[:1] or located[:1]
+            if chosen and tokens[cue].lemmas & ORDER_VERBS and not set(chosen[0].names) <= PRESIDENT_NAMES:
+                continue  # an institution's order is an act, not a statement
             if chosen:
                 subjects = self._with_conjuncts(chosen[0], candidates, tokens)
                 break
@@ -507,7 +514,7 @@ class SourceExtractor:
             if confidences is not None and not uncertain:
                 # a confident class still needs the sentence to report speech: narration that names an official
                 # ("Байден подписал указ") gives no source on the class alone
-                evidence = evidence or quote == "direct" or self._reports_speech(analysis)
+                evidence = evidence or quote == "direct" or self._reports_speech(analysis, speaker)
             if speaker == "none" or FURNITURE_LABEL.match(text) or confidences is not None and not evidence:
                 sources = []
             elif speaker is not None:
@@ -524,16 +531,18 @@ class SourceExtractor:
         return results
 
     @staticmethod
-    def _reports_speech(analysis: Analysis) -> bool:
+    def _reports_speech(analysis: Analysis, speaker: str) -> bool:
         """Words that report what someone said, whether or not the rules found who: a verb of saying or stance
         ("договорились", "было заявлено"), its passive in -ся ("обсуждалась", "отмечается"), "по словам",
         "по его данным", "согласно заявлению", "как следует из сообщений", "речь зашла о". Narration that
-        names an official without them ("Байден подписал указ") reports a fact, not a statement."""
+        names an official without them ("Байден подписал указ") reports a fact, not a statement; an order
+        reports one only for a president's class."""
         tokens = analysis.tokens
+        cues = CUE_VERBS | ORDER_VERBS if speaker in PRESIDENTS else CUE_VERBS
         for i, token in enumerate(tokens):
             before = [t.text.lower() for t in tokens[max(0, i - 2):i]]
-            if token.pos in ("VERB", "ADJ", "AUX") and (token.lemmas & CUE_VERBS or any(
-                    lemma.endswith("ся") and lemma[:-2] in CUE_VERBS for lemma in token.lemmas)):
+            if token.pos in ("VERB", "ADJ", "AUX") and (token.lemmas & cues or any(
+                    lemma.endswith("ся") and lemma[:-2] in cues for lemma in token.lemmas)):
                 return True
             if token.lemmas & ACCORDING_TO and "по" in before or token.lemmas & STATEMENT_NOUNS and \
                     {"согласно", "из"} & set(before) or token.text.lower() == "согласно":
