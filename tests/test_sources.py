@@ -176,3 +176,10 @@ def test_an_order_is_a_statement_of_a_president_only(extractor):
     [predicted] = gated.extract(["Госдепартамент распорядился сократить штат консульства."], ["us_official"],
                                 confidences=[0.9])
     assert predicted.sources == ()
+
+
+def test_an_exchange_reports_talk_only_when_views_are_exchanged(extractor):
+    [acts] = extractor.extract(["Весной Токио и Сеул обменялись задержанными и высылками консулов."])
+    assert acts.sources == ()
+    [talk] = extractor.extract(["Министры обменялись мнениями о ценах на энергоносители."], ["both"])
+    assert len(talk.sources) == 2 and talk.sources[0].mention == "Министры"

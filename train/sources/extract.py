@@ -30,7 +30,7 @@ CUE_VERBS = frozenset("""
 ответить отвечать подтвердить подтверждать писать опасаться отрицать приветствовать поддержать сослаться
 упомянуть ссылаться согласиться обвинить раскритиковать критиковать высказаться высказать передать сравнить убеждать
 обещать констатировать прокомментировать комментировать пригрозить угрожать поблагодарить признать
-охарактеризовать потребовать вспомнить обменяться затронуть апеллировать остановиться
+охарактеризовать потребовать вспомнить затронуть апеллировать остановиться
 объяснить объяснять жаловаться намерен намереваться рассчитывать ждать ожидать отреагировать реагировать
 перечислить повторить повторять обозначить сойтись отказаться отвергнуть обращать ответить счесть согласный
 опубликовать отнестись исключать хотеть дать добиваться исходить
@@ -40,6 +40,9 @@ CUE_VERBS = frozenset("""
 ORDER_VERBS = frozenset("поручить поручать распорядиться распоряжаться".split())
 PRESIDENTS = ("putin", "biden")
 PRESIDENT_NAMES = frozenset({"Владимир Путин", "Джо Байден"})
+# "обменялись мнениями" reports talk, "обменялись высылками" or "репликами" an act: the object decides.
+EXCHANGE_VERBS = frozenset("обменяться обмениваться".split())
+VIEWS = frozenset("мнение позиция оценка взгляд соображение".split())
 # "по словам X", "по данным X": the genitive after them is the source (or its relayer).
 ACCORDING_TO = frozenset("слово данные мнение оценка информация версия расчёт расчет сведение".split())
 # Nouns for a statement, which "согласно" or "из" ("как следует из сообщений") makes reported speech.
@@ -319,8 +322,8 @@ class SourceExtractor:
         tokens = analysis.tokens
         quoted = self._quoted(text, opened)
         outside = [m for m in mentions if not any(a <= m.start and m.end <= b for a, b in quoted)]
-        cues = [i for i, t in enumerate(tokens) if t.lemmas & (CUE_VERBS | ORDER_VERBS) and t.pos in ("VERB", "ADJ", "AUX")
-                and not any(a <= t.start < b for a, b in quoted)]
+        cues = [i for i, t in enumerate(tokens) if (t.lemmas & (CUE_VERBS | ORDER_VERBS) or _exchanges_views(tokens, i))
+                and t.pos in ("VERB", "ADJ", "AUX") and not any(a <= t.start < b for a, b in quoted)]
         # the first "что", colon or quote after a cue opens what was said: names after it are its content
         boundary = next((i for i, t in enumerate(tokens) if cues and i > cues[0]
                          and (t.text.lower() in ("что", "чтобы") or t.text == ":")), len(tokens))
@@ -541,7 +544,7 @@ class SourceExtractor:
         cues = CUE_VERBS | ORDER_VERBS if speaker in PRESIDENTS else CUE_VERBS
         for i, token in enumerate(tokens):
             before = [t.text.lower() for t in tokens[max(0, i - 2):i]]
-            if token.pos in ("VERB", "ADJ", "AUX") and (token.lemmas & cues or any(
+            if token.pos in ("VERB", "ADJ", "AUX") and (token.lemmas & cues or _exchanges_views(tokens, i) or any(
                     lemma.endswith("ся") and lemma[:-2] in cues for lemma in token.lemmas)):
                 return True
             if token.lemmas & ACCORDING_TO and "по" in before or token.lemmas & STATEMENT_NOUNS and \
@@ -589,6 +592,11 @@ class SourceExtractor:
                 if not self.roles.is_person(name) and len(parts) == 2:
                     memory.last_expert = name
         memory.previous = tuple(sources)
+
+
+def _exchanges_views(tokens: tuple[Token, ...], i: int) -> bool:
+    """"обменялись (известными) позициями": an exchange whose object, within three words, is a view."""
+    return bool(tokens[i].lemmas & EXCHANGE_VERBS) and any(t.lemmas & VIEWS for t in tokens[i + 1:i + 4])
 
 
 def _parse_day(date: str | None) -> dt.date | None:
