@@ -183,3 +183,11 @@ def test_an_exchange_reports_talk_only_when_views_are_exchanged(extractor):
     assert acts.sources == ()
     [talk] = extractor.extract(["Министры обменялись мнениями о ценах на энергоносители."], ["both"])
     assert len(talk.sources) == 2 and talk.sources[0].mention == "Министры"
+
+
+def test_headlines_listed_after_a_link_label_quote_nobody(extractor):
+    sentences = ["Эксперт добавил, что торговля вряд ли восстановится быстро.", "Читайте также",
+                 "Лавров: Москва не откажется от своих требований", "Ушаков: график встреч пока не согласован",
+                 "Песков заявил, что Кремль не комментирует слухи."]
+    results = extractor.extract(sentences, ["other", "none", "russia_official", "russia_official", "russia_official"])
+    assert [names(r) for r in results[2:]] == [[], [], ["Дмитрий Песков"]]  # the list ends with a full sentence

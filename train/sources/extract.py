@@ -69,6 +69,11 @@ DASHES = "—–"
 # story, so the names in it ("Читайте также: Песков: …") are nobody this article quotes.
 FURNITURE_LABEL = re.compile(r"\s*((читайте|смотрите|читать) также|(также|ранее|еще|ещё) по теме|материалы по теме|"
                              r"теги\s*:)", re.IGNORECASE)
+# A label alone on its line ("Читайте также", "Ранее"): the headlines after it, up to the first line that ends
+# like a sentence, are links to other stories.
+LINK_LIST_LABEL = re.compile(r"\s*((читайте|смотрите|читать) также|((также|ранее|еще|ещё) )?по теме|материалы по теме|"
+                             r"ранее)\s*:?\s*$", re.IGNORECASE)
+SENTENCE_END = (".", "!", "?", "…", "»", "\"")
 FIRST_PERSON = re.compile(r"(?<!\w)(мы|нам|нас|наш\w*|я|меня|мне)(?!\w)", re.IGNORECASE)
 
 
@@ -504,8 +509,12 @@ class SourceExtractor:
         analyses = self.analyzer.analyze_article(tuple(sentences))
         memory.article_counts = self._article_people(analyses, day)
         results = []
+        in_link_list = False
         for number, (text, analysis) in enumerate(zip(sentences, analyses)):
             speaker = speakers[number] if speakers is not None else None
+            in_link_list = in_link_list and not text.rstrip().endswith(SENTENCE_END)
+            furniture = in_link_list or bool(FURNITURE_LABEL.match(text))
+            in_link_list = in_link_list or bool(LINK_LIST_LABEL.match(text))
             mentions = self._mentions(text, analysis, memory, day)
             continues = memory.quote_open or text.lstrip()[:1] in DASHES
             sources, relayers = self._attribute(text, analysis, mentions, memory.quote_open)
@@ -518,7 +527,7 @@ class SourceExtractor:
                 # a confident class still needs the sentence to report speech: narration that names an official
                 # ("Байден подписал указ") gives no source on the class alone
                 evidence = evidence or quote == "direct" or self._reports_speech(analysis, speaker)
-            if speaker == "none" or FURNITURE_LABEL.match(text) or confidences is not None and not evidence:
+            if speaker == "none" or furniture or confidences is not None and not evidence:
                 sources = []
             elif speaker is not None:
                 sources = self._gate(sources, relayers, speaker, memory, mentions, text, continues or not uncertain)
