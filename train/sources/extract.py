@@ -5,7 +5,8 @@ collective nouns such as "Президенты"), then attribution: a mention is
 source stands (the subject of a verb of saying, after "по словам", "в X заявили", before a headline colon),
 then the quote kind from the punctuation. The speaker class, when given, gates and orders the result: a
 `none` sentence gets no source, and the first source is the one the class names (Putin for `putin`);
-a sentence with a speaker but no mention of its own continues the previous sentence's sources.
+a sentence with a speaker but no mention of its own continues the previous sentence's sources. A predicted
+class (one given with its probability) needs evidence in the text as well; links to other pages get nothing.
 """
 
 from __future__ import annotations
@@ -500,9 +501,9 @@ class SourceExtractor:
                 confidences: list[float] | None = None) -> list[SentenceSources]:
         """Sources and quote kind per sentence; `speakers` (gold or predicted) gate and order them when given.
 
-        With `confidences` (the predicted speaker's probability), a sentence whose class is uncertain
-        (below `self.min_confidence`) gets sources only on evidence of its own: an attributed mention or a
-        continued quote, never from the class alone.
+        With `confidences` (the predicted speaker's probability), a class never gives sources alone: a sentence
+        whose class is uncertain (below `self.min_confidence`) needs an attributed mention, a continued quote or
+        the same class as the sentence before; a confident one may also rest on words that report speech.
         """
         day = _parse_day(date)
         memory = _Article()
@@ -512,6 +513,7 @@ class SourceExtractor:
         in_link_list = False
         for number, (text, analysis) in enumerate(zip(sentences, analyses)):
             speaker = speakers[number] if speakers is not None else None
+            # the headlines after a link label, up to a line that ends like a sentence, belong to other pages
             in_link_list = in_link_list and not text.rstrip().endswith(SENTENCE_END)
             furniture = in_link_list or bool(FURNITURE_LABEL.match(text))
             in_link_list = in_link_list or bool(LINK_LIST_LABEL.match(text))
