@@ -554,14 +554,15 @@ class SourceExtractor:
         tokens = analysis.tokens
         cues = CUE_VERBS | ORDER_VERBS if speaker in PRESIDENTS else CUE_VERBS
         for i, token in enumerate(tokens):
-            before = [t.text.lower() for t in tokens[max(0, i - 2):i]]
-            if token.pos in ("VERB", "ADJ", "AUX") and (token.lemmas & cues or _exchanges_views(tokens, i) or any(
-                    lemma.endswith("ся") and lemma[:-2] in cues for lemma in token.lemmas)):
-                return True
-            if token.lemmas & ACCORDING_TO and "по" in before or token.lemmas & STATEMENT_NOUNS and \
-                    {"согласно", "из"} & set(before) or token.text.lower() == "согласно":
-                return True
-            if token.lemmas & {"речь"} and i + 1 < len(tokens) and tokens[i + 1].lemmas & {"зайти", "идти"}:
+            before = {t.text.lower() for t in tokens[max(0, i - 2):i]}
+            passive = any(lemma.endswith("ся") and lemma[:-2] in cues for lemma in token.lemmas)
+            saying = token.pos in ("VERB", "ADJ", "AUX") and bool(token.lemmas & cues or passive
+                                                                 or _exchanges_views(tokens, i))
+            according_to = bool(token.lemmas & ACCORDING_TO) and "по" in before or token.text.lower() == "согласно"
+            from_statement = bool(token.lemmas & STATEMENT_NOUNS) and bool({"согласно", "из"} & before)
+            talk_turned = bool(token.lemmas & {"речь"}) and i + 1 < len(tokens) and bool(tokens[i + 1].lemmas
+                                                                                         & {"зайти", "идти"})
+            if saying or according_to or from_statement or talk_turned:
                 return True
         return False
 
