@@ -133,9 +133,61 @@ def test_source_scores_on_known_cases():
 
 def test_an_uncertain_speaker_class_needs_evidence_of_its_own():
     uncertain = SourceExtractor(load_roles(), min_confidence=0.5)
-    sentences = ["Переговоры продолжались около двух часов.", "Песков заявил, что переговоры прошли хорошо."]
+    sentences = ["Отдельно обсуждался обмен заключенными.", "Песков заявил, что переговоры прошли хорошо."]
     sure = uncertain.extract(sentences, ["putin", "russia_official"], confidences=[0.9, 0.9])
-    assert names(sure[0]) == ["Владимир Путин"]  # a confident class alone gives its source
+    assert names(sure[0]) == ["Владимир Путин"]  # a confident class with words that report speech gives its source
     unsure = uncertain.extract(sentences, ["putin", "russia_official"], confidences=[0.3, 0.3])
     assert names(unsure[0]) == [] and unsure[0].quote == "none"
     assert names(unsure[1]) == ["Дмитрий Песков"]  # attributed in the sentence itself
+
+
+def test_a_confident_class_gives_no_source_to_narration_that_reports_no_speech():
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    [signed] = gated.extract(["Президент России в четверг подписал указ о новых назначениях."], ["putin"],
+                             confidences=[0.9])
+    assert signed.sources == () and signed.quote == "none"
+    [gold] = gated.extract(["Президент России в четверг подписал указ о новых назначениях."], ["putin"])
+    assert names(gold) == ["Владимир Путин"]  # a labelled class is not second-guessed
+
+
+@pytest.mark.parametrize("text", ["Речь зашла и о поставках зерна.",
+                                  "Согласно совместному заявлению, рабочие группы начнут работу весной.",
+                                  "Как следует из сообщений обеих сторон, встреча затянулась на три часа."])
+def test_words_that_report_speech_let_a_confident_class_name_its_source(text):
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    [result] = gated.extract([text], ["both"], confidences=[0.9])
+    assert names(result) == ["Владимир Путин", "Джо Байден"]
+
+
+def test_a_link_to_another_story_quotes_nobody_whatever_the_class(extractor):
+    sentences = ["Читайте также: Лавров: Москва ответит на новые санкции зеркально",
+                 "Также по теме: Салливан назвал условия продолжения консультаций",
+                 "Теги: Россия, США, Лавров, санкции"]
+    assert all(r.sources == () for r in extractor.extract(sentences))
+    assert all(r.sources == () for r in extractor.extract(sentences, ["russia_official", "us_official", "other"]))
+
+
+def test_an_order_is_a_statement_of_a_president_only(extractor):
+    [body] = extractor.extract(["Министерство обороны распорядилось перебросить технику на полигон."])
+    assert body.sources == ()
+    [president] = extractor.extract(["Путин распорядился продлить программу еще на год."])
+    assert names(president) == ["Владимир Путин"]
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    [predicted] = gated.extract(["Госдепартамент распорядился сократить штат консульства."], ["us_official"],
+                                confidences=[0.9])
+    assert predicted.sources == ()
+
+
+def test_an_exchange_reports_talk_only_when_views_are_exchanged(extractor):
+    [acts] = extractor.extract(["Весной Токио и Сеул обменялись задержанными и высылками консулов."])
+    assert acts.sources == ()
+    [talk] = extractor.extract(["Министры обменялись мнениями о ценах на энергоносители."], ["both"])
+    assert len(talk.sources) == 2 and talk.sources[0].mention == "Министры"
+
+
+def test_headlines_listed_after_a_link_label_quote_nobody(extractor):
+    sentences = ["Эксперт добавил, что торговля вряд ли восстановится быстро.", "Читайте также",
+                 "Лавров: Москва не откажется от своих требований", "Ушаков: график встреч пока не согласован",
+                 "Песков заявил, что Кремль не комментирует слухи."]
+    results = extractor.extract(sentences, ["other", "none", "russia_official", "russia_official", "russia_official"])
+    assert [names(r) for r in results[2:]] == [[], [], ["Дмитрий Песков"]]  # the list ends with a full sentence

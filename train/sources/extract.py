@@ -5,7 +5,8 @@ collective nouns such as "Президенты"), then attribution: a mention is
 source stands (the subject of a verb of saying, after "по словам", "в X заявили", before a headline colon),
 then the quote kind from the punctuation. The speaker class, when given, gates and orders the result: a
 `none` sentence gets no source, and the first source is the one the class names (Putin for `putin`);
-a sentence with a speaker but no mention of its own continues the previous sentence's sources.
+a sentence with a speaker but no mention of its own continues the previous sentence's sources. A predicted
+class (one given with its probability) needs evidence in the text as well; links to other pages get nothing.
 """
 
 from __future__ import annotations
@@ -28,15 +29,25 @@ CUE_VERBS = frozenset("""
 оценивать отвергнуть отвергать обратить допустить допускать изложить излагать обсудить обсуждать договориться
 договариваться условиться предложить предлагать потребовать требовать пожаловаться посетовать возразить
 ответить отвечать подтвердить подтверждать писать опасаться отрицать приветствовать поддержать сослаться
-упомянуть согласиться обвинить раскритиковать критиковать высказаться высказать передать сравнить убеждать
+упомянуть ссылаться согласиться обвинить раскритиковать критиковать высказаться высказать передать сравнить убеждать
 обещать констатировать прокомментировать комментировать пригрозить угрожать поблагодарить признать
-охарактеризовать поручить распорядиться потребовать вспомнить обменяться затронуть апеллировать остановиться
+охарактеризовать потребовать вспомнить затронуть апеллировать остановиться
 объяснить объяснять жаловаться намерен намереваться рассчитывать ждать ожидать отреагировать реагировать
 перечислить повторить повторять обозначить сойтись отказаться отвергнуть обращать ответить счесть согласный
 опубликовать отнестись исключать хотеть дать добиваться исходить
 """.split())
+# An order: a president's own decision is his position, an institution's order is an act reported as fact
+# (GUIDELINES §2b: "Байден распорядился направить…" is `biden`, "Госдепартамент распорядился вывезти…" `none`).
+ORDER_VERBS = frozenset("поручить поручать распорядиться распоряжаться".split())
+PRESIDENTS = ("putin", "biden")
+PRESIDENT_NAMES = frozenset({"Владимир Путин", "Джо Байден"})
+# "обменялись мнениями" reports talk, "обменялись высылками" or "репликами" an act: the object decides.
+EXCHANGE_VERBS = frozenset("обменяться обмениваться".split())
+VIEWS = frozenset("мнение позиция оценка взгляд соображение".split())
 # "по словам X", "по данным X": the genitive after them is the source (or its relayer).
 ACCORDING_TO = frozenset("слово данные мнение оценка информация версия расчёт расчет сведение".split())
+# Nouns for a statement, which "согласно" or "из" ("как следует из сообщений") makes reported speech.
+STATEMENT_NOUNS = frozenset("заявление сообщение слово заверение отчёт отчет коммюнике".split())
 # Collective mentions of the two sides of the talks (speaker `both`).
 COLLECTIVE = frozenset("президент лидер сторона делегация министр собеседник переговорщик глава".split())
 PRONOUNS = {"он": "one", "она": "one", "его": "one", "её": "one", "ее": "one", "они": "many", "их": "many"}
@@ -55,6 +66,15 @@ SINGULAR_EXPERT = frozenset("эксперт аналитик политолог 
 PREDICTED_SPEAKER_MIN_CONFIDENCE = 0.5
 QUOTE_OPEN = "«„“\""
 DASHES = "—–"
+# Labels that open a link to another page or the site's tags (GUIDELINES §5): what follows belongs to another
+# story, so the names in it ("Читайте также: Песков: …") are nobody this article quotes.
+FURNITURE_LABEL = re.compile(r"\s*((читайте|смотрите|читать) также|(также|ранее|еще|ещё) по теме|материалы по теме|"
+                             r"теги\s*:)", re.IGNORECASE)
+# A label alone on its line ("Читайте также", "Ранее"): the headlines after it, up to the first line that ends
+# like a sentence, are links to other stories.
+LINK_LIST_LABEL = re.compile(r"\s*((читайте|смотрите|читать) также|((также|ранее|еще|ещё) )?по теме|материалы по теме|"
+                             r"ранее)\s*:?\s*$", re.IGNORECASE)
+SENTENCE_END = (".", "!", "?", "…", "»", "\"")
 FIRST_PERSON = re.compile(r"(?<!\w)(мы|нам|нас|наш\w*|я|меня|мне)(?!\w)", re.IGNORECASE)
 
 
@@ -308,8 +328,8 @@ class SourceExtractor:
         tokens = analysis.tokens
         quoted = self._quoted(text, opened)
         outside = [m for m in mentions if not any(a <= m.start and m.end <= b for a, b in quoted)]
-        cues = [i for i, t in enumerate(tokens) if t.lemmas & CUE_VERBS and t.pos in ("VERB", "ADJ", "AUX")
-                and not any(a <= t.start < b for a, b in quoted)]
+        cues = [i for i, t in enumerate(tokens) if (t.lemmas & (CUE_VERBS | ORDER_VERBS) or _exchanges_views(tokens, i))
+                and t.pos in ("VERB", "ADJ", "AUX") and not any(a <= t.start < b for a, b in quoted)]
         # the first "что", colon or quote after a cue opens what was said: names after it are its content
         boundary = next((i for i, t in enumerate(tokens) if cues and i > cues[0]
                          and (t.text.lower() in ("что", "чтобы") or t.text == ":")), len(tokens))
@@ -334,6 +354,8 @@ class SourceExtractor:
                        and tokens[m.first_token - 1].text.lower() in ("в", "во") and tokens[m.first_token].case == "Loc"
                        and not self._clause_between(tokens, min(cue, m.first_token) + 1, max(cue, m.first_token))]
             chosen = before[-1:] or [m for m in located if m.first_token < cue][-1:] or after[:1] or located[:1]
+            if chosen and tokens[cue].lemmas & ORDER_VERBS and not set(chosen[0].names) <= PRESIDENT_NAMES:
+                continue  # an institution's order is an act, not a statement
             if chosen:
                 subjects = self._with_conjuncts(chosen[0], candidates, tokens)
                 break
@@ -479,25 +501,35 @@ class SourceExtractor:
                 confidences: list[float] | None = None) -> list[SentenceSources]:
         """Sources and quote kind per sentence; `speakers` (gold or predicted) gate and order them when given.
 
-        With `confidences` (the predicted speaker's probability), a sentence whose class is uncertain
-        (below `self.min_confidence`) gets sources only on evidence of its own: an attributed mention or a
-        continued quote, never from the class alone.
+        With `confidences` (the predicted speaker's probability), a class never gives sources alone: a sentence
+        whose class is uncertain (below `self.min_confidence`) needs an attributed mention, a continued quote or
+        the same class as the sentence before; a confident one may also rest on words that report speech.
         """
         day = _parse_day(date)
         memory = _Article()
         analyses = self.analyzer.analyze_article(tuple(sentences))
         memory.article_counts = self._article_people(analyses, day)
         results = []
+        in_link_list = False
         for number, (text, analysis) in enumerate(zip(sentences, analyses)):
             speaker = speakers[number] if speakers is not None else None
+            # the headlines after a link label, up to a line that ends like a sentence, belong to other pages
+            in_link_list = in_link_list and not text.rstrip().endswith(SENTENCE_END)
+            furniture = in_link_list or bool(FURNITURE_LABEL.match(text))
+            in_link_list = in_link_list or bool(LINK_LIST_LABEL.match(text))
             mentions = self._mentions(text, analysis, memory, day)
             continues = memory.quote_open or text.lstrip()[:1] in DASHES
             sources, relayers = self._attribute(text, analysis, mentions, memory.quote_open)
             quote = self._quote_kind(text, memory)
-            uncertain = confidences is not None and confidences[number] < self.min_confidence
             # the same class as the sentence before, which quoted someone: an argument that goes on (GUIDELINES §3 step 4)
             same_voice = number > 0 and speakers is not None and speakers[number - 1] == speaker and bool(memory.previous)
-            if speaker == "none" or uncertain and not sources and not continues and not same_voice:
+            uncertain = confidences is not None and confidences[number] < self.min_confidence
+            evidence = bool(sources) or continues or same_voice
+            if confidences is not None and not uncertain:
+                # a confident class still needs the sentence to report speech: narration that names an official
+                # ("Байден подписал указ") gives no source on the class alone
+                evidence = evidence or quote == "direct" or self._reports_speech(analysis, speaker)
+            if speaker == "none" or furniture or confidences is not None and not evidence:
                 sources = []
             elif speaker is not None:
                 sources = self._gate(sources, relayers, speaker, memory, mentions, text, continues or not uncertain)
@@ -511,6 +543,28 @@ class SourceExtractor:
             self._remember(memory, mentions, sources)
             results.append(SentenceSources(tuple(sources), quote if sources else "none"))
         return results
+
+    @staticmethod
+    def _reports_speech(analysis: Analysis, speaker: str) -> bool:
+        """Words that report what someone said, whether or not the rules found who: a verb of saying or stance
+        ("договорились", "было заявлено"), its passive in -ся ("обсуждалась", "отмечается"), "по словам",
+        "по его данным", "согласно заявлению", "как следует из сообщений", "речь зашла о". Narration that
+        names an official without them ("Байден подписал указ") reports a fact, not a statement; an order
+        reports one only for a president's class."""
+        tokens = analysis.tokens
+        cues = CUE_VERBS | ORDER_VERBS if speaker in PRESIDENTS else CUE_VERBS
+        for i, token in enumerate(tokens):
+            before = {t.text.lower() for t in tokens[max(0, i - 2):i]}
+            passive = any(lemma.endswith("ся") and lemma[:-2] in cues for lemma in token.lemmas)
+            saying = token.pos in ("VERB", "ADJ", "AUX") and bool(token.lemmas & cues or passive
+                                                                 or _exchanges_views(tokens, i))
+            according_to = bool(token.lemmas & ACCORDING_TO) and "по" in before or token.text.lower() == "согласно"
+            from_statement = bool(token.lemmas & STATEMENT_NOUNS) and bool({"согласно", "из"} & before)
+            talk_turned = bool(token.lemmas & {"речь"}) and i + 1 < len(tokens) and bool(tokens[i + 1].lemmas
+                                                                                         & {"зайти", "идти"})
+            if saying or according_to or from_statement or talk_turned:
+                return True
+        return False
 
     def _only_relays(self, sources: list[Source], memory: _Article) -> bool:
         """An institution where the previous sentence quoted a person of its side: it relays that person."""
@@ -550,6 +604,11 @@ class SourceExtractor:
                 if not self.roles.is_person(name) and len(parts) == 2:
                     memory.last_expert = name
         memory.previous = tuple(sources)
+
+
+def _exchanges_views(tokens: tuple[Token, ...], i: int) -> bool:
+    """"обменялись (известными) позициями": an exchange whose object, within three words, is a view."""
+    return bool(tokens[i].lemmas & EXCHANGE_VERBS) and any(t.lemmas & VIEWS for t in tokens[i + 1:i + 4])
 
 
 def _parse_day(date: str | None) -> dt.date | None:
