@@ -191,3 +191,37 @@ def test_headlines_listed_after_a_link_label_quote_nobody(extractor):
                  "Песков заявил, что Кремль не комментирует слухи."]
     results = extractor.extract(sentences, ["other", "none", "russia_official", "russia_official", "russia_official"])
     assert [names(r) for r in results[2:]] == [[], [], ["Дмитрий Песков"]]  # the list ends with a full sentence
+
+
+def test_an_unsure_class_gives_way_to_the_speaker_the_text_names():
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    text = ["Лавров заявил, что Белый дом затягивает ответ на российские предложения."]
+    [unsure] = gated.extract(text, ["us_official"], confidences=[0.4])
+    assert names(unsure)[:1] == ["Сергей Лавров"]  # the subject of the verb of saying is Russian
+    [sure] = gated.extract(text, ["us_official"], confidences=[0.9])
+    assert names(sure)[:1] == ["Белый дом"]  # a confident class keeps its own source first
+    [gold] = gated.extract(text, ["us_official"])
+    assert names(gold)[:1] == ["Белый дом"]  # and a labelled class is never second-guessed
+
+
+def test_a_presidents_class_stays_when_he_is_a_subject_of_the_reported_clause():
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    [relayed] = gated.extract(["Ушаков сообщил, что Путин предложил продолжить контакты экспертов."], ["putin"],
+                              confidences=[0.3])
+    assert names(relayed)[:1] == ["Владимир Путин"] and relayed.sources[0].relayed_by == "Юрий Ушаков"
+    [addressed] = gated.extract(["Рябков сообщил, что итоги консультаций доложат Путину до конца месяца."],
+                                ["putin"], confidences=[0.3])
+    assert names(addressed)[:1] == ["Сергей Рябков"]  # Putin only as the addressee: the text's speaker goes first
+
+
+def test_the_two_sides_named_as_subjects_are_both_and_a_single_official_is_not():
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    [sides] = gated.extract(["Стороны, как уточнил Ушаков, условились о новом раунде консультаций."], ["both"],
+                            confidences=[0.4])
+    assert names(sides)[:2] == ["Владимир Путин", "Джо Байден"]
+    [aide] = gated.extract(["Ушаков уточнил, что график консультаций пока не утвержден."], ["both"],
+                           confidences=[0.4])
+    assert names(aide)[:1] == ["Юрий Ушаков"]
+    [pair] = gated.extract(["Путин и Байден, по словам Ушакова, согласились продолжить диалог."], ["biden"],
+                           confidences=[0.4])
+    assert names(pair)[:2] == ["Владимир Путин", "Джо Байден"]  # the text names both sides: `both`, Russia first
