@@ -225,3 +225,13 @@ def test_the_two_sides_named_as_subjects_are_both_and_a_single_official_is_not()
     [pair] = gated.extract(["Путин и Байден, по словам Ушакова, согласились продолжить диалог."], ["biden"],
                            confidences=[0.4])
     assert names(pair)[:2] == ["Владимир Путин", "Джо Байден"]  # the text names both sides: `both`, Russia first
+
+
+def test_the_bare_word_vedomstvo_is_the_body_the_article_last_quoted(extractor):
+    sentences = ["Минобороны России сообщило о завершении учений на севере.",
+                 "В ведомстве уточнили, что техника вернется в пункты постоянной дислокации к пятнице."]
+    results = extractor.extract(sentences, ["russia_official", "russia_official"])
+    assert names(results[1])[:1] == ["Минобороны России"] and results[1].sources[0].mention == "ведомстве"
+    gated = SourceExtractor(load_roles(), min_confidence=0.5)
+    unsure = gated.extract(sentences, ["russia_official", "us_official"], confidences=[0.9, 0.3])
+    assert names(unsure[1])[:1] == ["Минобороны России"]  # a mention in source position: evidence of its own

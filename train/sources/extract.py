@@ -109,6 +109,7 @@ class _Article:
     person_order: list[str] = field(default_factory=list)  # people named, in the order of the text
     article_counts: Counter = field(default_factory=Counter)  # people named anywhere in the article
     last_expert: str | None = None  # the last named person not in the roles table
+    last_body: str | None = None  # the last organisation named ("в ведомстве" refers to it)
     quote_open: bool = False
 
 
@@ -226,6 +227,11 @@ class SourceExtractor:
                     kind = next((s.type for s in memory.previous if s.name == names[0]), "person")
                     mentions.append(_Mention(token.start, token.stop, names, kind, weak=True, first_token=i,
                                              last_token=i))
+            elif token.lemmas & {"ведомство"} and token.pos == "NOUN" and memory.last_body \
+                    and not (i + 1 < len(tokens) and tokens[i + 1].text[:1].isupper()):
+                # "в ведомстве подчеркнули", "по данным ведомства": the body the article last named
+                mentions.append(_Mention(token.start, token.stop, (memory.last_body,), "organization", weak=True,
+                                         first_token=i, last_token=i))
             elif word == "там" and memory.previous and i + 1 < len(tokens) and tokens[i + 1].lemmas & CUE_VERBS:
                 # "Там настаивают…": the body the previous sentence quoted
                 body = next((s for s in memory.previous if s.type == "organization"), None)
@@ -638,6 +644,9 @@ class SourceExtractor:
         return sources
 
     def _remember(self, memory: _Article, mentions: list[_Mention], sources: list[Source]) -> None:
+        # the main body the sentence quotes (not a country, not one named in what it said)
+        body = next((s.name for s in sources if s.type == "organization" and s.name not in self._places), None)
+        memory.last_body = body or memory.last_body
         for m in mentions:
             for name in m.names:
                 if m.kind != "person" or m.weak:
