@@ -37,3 +37,21 @@ def test_gold_speakers_as_predictions_score_the_seed_page_by_its_own_labels(tmp_
     assert overall.none_without_source == 1.0 and overall.unattributed == int((data.gold.speaker ==
                                                                                 SCHEME.speakers.index("none")).sum())
     assert overall.first_source_accuracy > 0.5 and 0 < overall.name_f1 <= 1
+
+
+def test_make_sources_measures_every_gate_and_writes_its_report(built_project, untrained_checkpoint, tmp_path,
+                                                                 capsys):
+    from tests.helpers import data_overrides
+    from train.cli.sources import main
+
+    out = tmp_path / "reports" / "measure.json"
+    argv = ["--config", str(built_project / "configs/cpu.yaml"), "--out", str(out), *data_overrides(built_project)]
+    assert main([*argv, "--model", str(untrained_checkpoint)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    gates = {r["gate"] for r in report["results"]}
+    assert gates == {"gold speakers", f"predicted by {untrained_checkpoint.name}", "no gate"}
+    assert report["roles_version"].startswith("2021-2022") and f"wrote {out}" in capsys.readouterr().out
+    # gold speakers as the gate: a `none` sentence never gets a source
+    assert all(r["scores"]["none_without_source"] == 1.0 for r in report["results"] if r["gate"] == "gold speakers")
+    assert main(argv) == 0  # without a checkpoint: the TF-IDF speakers trained without each event family
+    assert "predicted (TF-IDF, leave-event-out)" in {r["gate"] for r in json.loads(out.read_text())["results"]}

@@ -14,12 +14,19 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from train.atomic import write_file_atomically
 from train.config import DEFAULT_CONFIG, load_config
 from train.data.build import labelled_examples
 from train.errors import UserError, exit_with
+from train.evaluation.source_measure import (
+    articles_of,
+    checkpoint_speakers,
+    extract_all,
+    leave_event_out_speakers,
+    measure,
+)
 from train.logs import setup_command_logging
 from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SourceExtractor
-from train.sources.measure import articles_of, extract_all, leave_event_out_speakers, measure
 from train.sources.roles import load_roles
 
 COLUMNS = (("name P", "name_precision"), ("name R", "name_recall"), ("name F1", "name_f1"),
@@ -43,13 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         gated = SourceExtractor(roles, min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)  # as the Tagger runs it
         articles = articles_of(examples)
         if args.model:
-            from train.modeling.tagger import Tagger
-
-            tagger = Tagger.from_pretrained(args.model, sources=False)
-            tagged = tagger.tag_sentences([[r["text"] for r in rows] for rows in articles])
-            predicted = {r["id"]: t["speaker"] for rows, ts in zip(articles, tagged) for r, t in zip(rows, ts)}
-            confidence = {r["id"]: max(t["speaker_scores"].values()) for rows, ts in zip(articles, tagged)
-                          for r, t in zip(rows, ts)}
+            predicted, confidence = checkpoint_speakers(args.model, articles)
             how = f"predicted by {Path(args.model).name}"
         else:
             predicted, confidence = leave_event_out_speakers(examples)
@@ -69,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r.gate:40} {r.part:28} " + " ".join(f"{values[key]:12.3f}" for _, key in COLUMNS))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"roles_version": roles.version, "results": [asdict(r) for r in results]},
-                              ensure_ascii=False, indent=1), encoding="utf-8")
+    report = json.dumps({"roles_version": roles.version, "results": [asdict(r) for r in results]}, ensure_ascii=False,
+                        indent=1)
+    write_file_atomically(out, lambda path: path.write_text(report, encoding="utf-8"))
     print(f"wrote {out}")
     return 0
 

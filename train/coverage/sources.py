@@ -15,7 +15,7 @@ import numpy as np
 
 from train.coverage.estimates import percentile_interval, resampled_sums
 from train.evaluation.stats import SEED
-from train.sources.metrics import SourceScores, score_sources
+from train.sources.metrics import SourceScores, first_source_right, score_sources
 from train.sources.schema import Source
 
 TOP_OVERALL, TOP_PER_OUTLET = 15, 5
@@ -33,7 +33,7 @@ class ArticleSources:
     names: Counter[str] = field(default_factory=Counter)  # attributed sentences naming each source
 
     def add(self, sources: list, quote: str, speaker: str) -> None:
-        names = {str(s["name"]) for s in sources if isinstance(s, dict) and s.get("name")}
+        names = {str(s["name"]) for s in sources}
         if not names:
             return
         self.attributed += 1
@@ -118,7 +118,7 @@ def source_check(origin: str, articles: list[str], gold: list[list[Source]], gol
         if speaker == "none":
             row[2:] += (1, not guesses)
         else:
-            row[:2] += (1, bool(labels) and bool(guesses) and labels[0].name == guesses[0].name)
+            row[:2] += (1, first_source_right(labels, guesses))
     resampled = resampled_sums(counts, n_resamples, seed)
 
     def interval(hits: int, of: int) -> tuple[float, float] | None:

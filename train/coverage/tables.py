@@ -202,21 +202,25 @@ class _Reader:
         outlet = str(first.get("outlet") or UNKNOWN_OUTLET)
         self.reduction.articles.append(Article(article_id, outlet, _parse_date(first.get("date")),
                                                str(first.get("url") or ""), len(rows)))
+        # each row's sources read once: the kept sentences, the article's source counts and the sample all use them
+        found = [row_sources(row) for row in rows] if any("sources" in row or "source_names" in row for row in rows) \
+            else None
         if article_id in self.keep_texts_of:
             for i, row in enumerate(rows):
                 key = (article_id, int(row.get("index", i)))
                 self.reduction.texts[key] = str(row.get("text", ""))
-                if "sources" in row or "source_names" in row:
-                    self.reduction.kept_sources[key] = PredictedSources(row_sources(row), str(row.get("quote") or ""))
-        if any("sources" in row or "source_names" in row for row in rows):
+                if found is not None:
+                    self.reduction.kept_sources[key] = PredictedSources(found[i], str(row.get("quote") or ""))
+        if found is not None:
             article_sources = ArticleSources()
             for i, row in enumerate(rows):
-                article_sources.add(row_sources(row), str(row.get("quote") or ""), self.scheme.speakers[parsed[i].speaker])
+                article_sources.add(found[i], str(row.get("quote") or ""), self.scheme.speakers[parsed[i].speaker])
             self.reduction.sources.append(article_sources)
         self.reduction.vectors.append(article_vector(article_predictions(parsed, self.layout.topics)))
-        self.sample_sentences(article_id, rows, parsed, outlet)
+        self.sample_sentences(article_id, rows, parsed, found or [[] for _ in rows], outlet)
 
-    def sample_sentences(self, article_id: str, rows: list[dict], parsed: list[RowPrediction], outlet: str) -> None:
+    def sample_sentences(self, article_id: str, rows: list[dict], parsed: list[RowPrediction], found: list[list[dict]],
+                         outlet: str) -> None:
         """Keeps the sentences of lowest priority, a hash of (seed, article, position): every sentence is
         equally likely to be kept, and the sample does not depend on how the rows were split into files."""
         candidates = self.reduction.candidates
@@ -231,7 +235,7 @@ class _Reader:
                 "after": str(rows[i + 1].get("text", "")) if i + 1 < len(rows) else "",
                 "topics": [self.scheme.topics[j] for j in parsed[i].topics],
                 "speaker": self.scheme.speakers[parsed[i].speaker], "confidence": round(max(parsed[i].speaker_scores), 3),
-                "sources": [source["name"] for source in row_sources(row)]}
+                "sources": [source["name"] for source in found[i]]}
             entry = (-priority, sentence)  # a max-heap of the kept priorities: the first is the one to drop
             if len(candidates) < self.sample_size:
                 heapq.heappush(candidates, entry)

@@ -23,7 +23,7 @@ from train.modeling.outputs import HeadLabels, HeadProbabilities
 THRESHOLD = 0.5
 
 
-def _features() -> FeatureUnion:
+def tfidf_features() -> FeatureUnion:
     return FeatureUnion([
         ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
@@ -60,7 +60,7 @@ class TfidfBaseline:
 
 
 def train_baseline(texts: list[str], gold: HeadLabels, n_speakers: int) -> TfidfBaseline:
-    features = _features()
+    features = tfidf_features()
     x = features.fit_transform(texts)
     with warnings.catch_warnings():
         # A topic absent from the training split gets a constant predictor; sklearn warns about it.

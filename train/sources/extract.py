@@ -39,8 +39,10 @@ CUE_VERBS = frozenset("""
 # An order: a president's own decision is his position, an institution's order is an act reported as fact
 # (GUIDELINES §2b: "Байден распорядился направить…" is `biden`, "Госдепартамент распорядился вывезти…" `none`).
 ORDER_VERBS = frozenset("поручить поручать распорядиться распоряжаться".split())
-PRESIDENTS = ("putin", "biden")
-PRESIDENT_NAMES = frozenset({"Владимир Путин", "Джо Байден"})
+# The two presidents' speaker classes and canonical names; "both" is the pair.
+PRESIDENT_OF = {"putin": "Владимир Путин", "biden": "Джо Байден"}
+PRESIDENT_NAMES = frozenset(PRESIDENT_OF.values())
+CLASS_OF_PRESIDENT = {name: speaker for speaker, name in PRESIDENT_OF.items()}
 # "обменялись мнениями" reports talk, "обменялись высылками" or "репликами" an act: the object decides.
 EXCHANGE_VERBS = frozenset("обменяться обмениваться".split())
 VIEWS = frozenset("мнение позиция оценка взгляд соображение".split())
@@ -177,7 +179,6 @@ class SourceExtractor:
         tokens = analysis.tokens
         index = {t.start: i for i, t in enumerate(tokens)}
         mentions: list[_Mention] = []
-        covered: set[int] = set()
         for first, last, name, kind in self._match_phrases(tokens, day):
             place = kind == "organization" and name in self._places
             mention_kind = "person" if kind in ("person", "role") else kind
@@ -188,7 +189,6 @@ class SourceExtractor:
             mentions.append(_Mention(tokens[first].start, tokens[last].stop, (name,), mention_kind, weak=place,
                                      first_token=first, last_token=last,
                                      head_token=last if kind == "person" else None))
-            covered.update(range(first, last + 1))
         for entity in analysis.entities:
             first, last = index.get(entity.start), None
             for i in range(first or 0, len(tokens)):
@@ -210,11 +210,9 @@ class SourceExtractor:
                     continue
                 mentions.append(_Mention(entity.start, entity.stop, (name,), "person", first_token=first,
                                          last_token=last, head_token=last))
-                covered.update(range(first, last + 1))
             elif entity.type == "ORG" and not overlapping:
                 mentions.append(_Mention(entity.start, entity.stop, (entity.normal,), "organization",
                                          first_token=first, last_token=last))
-                covered.update(range(first, last + 1))
         mentions = self._merge_titles(mentions, tokens)
         covered = {i for m in mentions for i in range(m.first_token, m.last_token + 1)}
         for i, token in enumerate(tokens):
@@ -279,7 +277,7 @@ class SourceExtractor:
 
     def _pair(self, token: Token, memory: _Article) -> tuple[str, ...]:
         """The two sides: the presidents for "Президенты", else the most cited Russian and foreign person so far."""
-        presidents = ("Владимир Путин", "Джо Байден")
+        presidents = tuple(PRESIDENT_OF.values())
         if token.lemmas & {"президент", "лидер", "глава"}:
             return presidents
         ranked = sorted(memory.article_counts, key=lambda n: (-memory.article_counts[n], n not in presidents))
@@ -432,8 +430,8 @@ class SourceExtractor:
         the previous sentence (a continued quote or argument), else without a mention.
         """
         continued = [replace(s, mention=None, start=None, end=None) for s in memory.previous]
-        if speaker in ("putin", "biden"):
-            wanted = "Владимир Путин" if speaker == "putin" else "Джо Байден"
+        if speaker in PRESIDENT_OF:
+            wanted = PRESIDENT_OF[speaker]
             main = next((s for s in sources if s.name == wanted), None)
             named = next((m for m in mentions if m.names == (wanted,)), None)
             if main is None and named is not None:  # "Ушаков сообщил, что Байден заверил…": Biden, relayed
@@ -566,8 +564,8 @@ class SourceExtractor:
                 and all(s.type == "person" for s in sources[:2])
             if one_mention or presidents or heads:
                 return "both"
-        if names[0] in PRESIDENT_NAMES:
-            return "putin" if names[0] == "Владимир Путин" else "biden"
+        if names[0] in CLASS_OF_PRESIDENT:
+            return CLASS_OF_PRESIDENT[names[0]]
         return {"russia": "russia_official", "us": "us_official"}.get(self.roles.side_of(names[0]) or "", "other")
 
     def _text_speaker(self, sources: list[Source], relayers: list[Source], mentions: list[_Mention], speaker: str,
@@ -590,7 +588,7 @@ class SourceExtractor:
         # reads a capitalised "Президенты" as a genitive); "предложил Путину", "призвала Байдена" do not count
         subjects = [m for m in mentions if m.first_token == 0 or self._subject_case(m, tokens)]
         named = {n for m in subjects for n in m.names}
-        if speaker in PRESIDENTS and ("Владимир Путин" if speaker == "putin" else "Джо Байден") in named:
+        if PRESIDENT_OF.get(speaker) in named:
             return speaker
         if speaker == "both" and (any(len(m.names) == 2 for m in subjects) or PRESIDENT_NAMES <= named):
             return speaker
@@ -604,7 +602,7 @@ class SourceExtractor:
         names an official without them ("Байден подписал указ") reports a fact, not a statement; an order
         reports one only for a president's class."""
         tokens = analysis.tokens
-        cues = CUE_VERBS | ORDER_VERBS if speaker in PRESIDENTS else CUE_VERBS
+        cues = CUE_VERBS | ORDER_VERBS if speaker in PRESIDENT_OF else CUE_VERBS
         for i, token in enumerate(tokens):
             before = {t.text.lower() for t in tokens[max(0, i - 2):i]}
             passive = any(lemma.endswith("ся") and lemma[:-2] in cues for lemma in token.lemmas)

@@ -36,6 +36,11 @@ def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else 1.0
 
 
+def first_source_right(labels: Sequence[Source], guesses: Sequence[Source]) -> bool:
+    """The first predicted name is the labelled first source (the acceptance measure's first share)."""
+    return bool(labels) and bool(guesses) and labels[0].name == guesses[0].name
+
+
 def score_sources(gold: Sequence[Sequence[Source]], gold_quotes: Sequence[str], gold_speakers: Sequence[str],
                   predicted: Sequence[Sequence[Source]], predicted_quotes: Sequence[str]) -> SourceScores:
     """Scores over aligned sentences: labelled sources, quote kinds and speakers against the predicted ones."""
@@ -60,7 +65,7 @@ def score_sources(gold: Sequence[Sequence[Source]], gold_quotes: Sequence[str], 
             none_clean += not guesses
         else:
             attributed += 1
-            first_hits += bool(labels) and bool(guesses) and labels[0].name == guesses[0].name
+            first_hits += first_source_right(labels, guesses)
     precision, recall = _ratio(hit, n_pred), _ratio(hit, n_gold)
     span_p, span_r = _ratio(span_hit, span_pred), _ratio(span_hit, span_gold)
     overlap_p, overlap_r = _ratio(overlap_pred_hit, span_pred), _ratio(overlap_gold_hit, span_gold)

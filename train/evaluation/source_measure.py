@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.pipeline import make_pipeline
 
+from train.modeling.baseline import tfidf_features
 from train.sources.extract import SentenceSources, SourceExtractor
 from train.sources.metrics import SourceScores, score_sources
 from train.sources.schema import sources_from_record
@@ -57,15 +57,21 @@ def leave_event_out_speakers(examples: list[dict]) -> tuple[dict[str, str], dict
     for family in sorted({e["event_family"] for e in examples}):
         train = [e for e in examples if e["event_family"] != family]
         held = [e for e in examples if e["event_family"] == family]
-        model = make_pipeline(
-            FeatureUnion([("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-                          ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True))]),
-            LogisticRegression(max_iter=1000, class_weight="balanced"))
+        model = make_pipeline(tfidf_features(), LogisticRegression(max_iter=1000, class_weight="balanced"))
         model.fit([e["text"] for e in train], [e["speaker"] for e in train])
         probabilities = model.predict_proba([e["text"] for e in held])
         for e, p in zip(held, probabilities):
             predicted[e["id"]], confidence[e["id"]] = str(model.classes_[p.argmax()]), float(p.max())
     return predicted, confidence
+
+
+def checkpoint_speakers(model: str, articles: list[list[dict]]) -> tuple[dict[str, str], dict[str, float]]:
+    """Speaker classes a checkpoint predicts for every labelled sentence, and their probabilities, by example id."""
+    from train.modeling.tagger import Tagger  # torch loads only when a checkpoint gates the extractor
+
+    tagged = Tagger.from_pretrained(model, sources=False).tag_sentences([[r["text"] for r in rows] for rows in articles])
+    pairs = [(r, t) for rows, sentences in zip(articles, tagged) for r, t in zip(rows, sentences)]
+    return {r["id"]: t["speaker"] for r, t in pairs}, {r["id"]: max(t["speaker_scores"].values()) for r, t in pairs}
 
 
 def measure(examples: list[dict], found: dict[str, SentenceSources], gate: str) -> list[Measurement]:
