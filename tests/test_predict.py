@@ -445,3 +445,21 @@ def test_a_tagger_without_sources_writes_none(checkpoint, tmp_path):
     plain = Tagger.from_pretrained(checkpoint, device="cpu", sources=False)
     [article] = plain.predict(SEED_TEXTS[1])
     assert all("sources" not in row and "quote" not in row for row in article)
+
+
+def test_each_article_is_searched_for_sources_as_of_its_own_date(untrained_checkpoint, tmp_path):
+    tagger = Tagger.from_pretrained(untrained_checkpoint)
+    searched = tagger.sources.extract
+    dates = []
+
+    def recording(sentences, speakers=None, date=None, confidences=None):
+        dates.append(date)
+        return searched(sentences, speakers, date, confidences)
+
+    tagger.sources.extract = recording
+    inputs = tmp_path / "articles.jsonl"
+    inputs.write_text("".join(json.dumps({"id": f"a{i}", "text": "Песков заявил журналистам о переговорах.",
+                                          **({"date": date} if date else {})}, ensure_ascii=False) + "\n"
+                              for i, date in enumerate(["2022-06-01", None, "2021-07-09"])), encoding="utf-8")
+    predict_files(tagger, [str(inputs)], tmp_path / "out.jsonl")
+    assert dates == ["2022-06-01", None, "2021-07-09"]

@@ -52,7 +52,8 @@ def labelled_texts(annotations_dir: Path) -> set[str]:
 def _tagged_sentences(tagger: Tagger, articles: Iterator[Article]) -> Iterator[dict]:
     """Every sentence of every article with its article's metadata, its context and the model's output."""
     for chunk in chunk_articles(articles, CHUNK_SENTENCES):
-        for (article, sentences), tagged in zip(chunk, tagger.tag_sentences([s for _, s in chunk])):
+        tagged_chunk = tagger.tag_sentences([s for _, s in chunk], dates=[a.metadata.get("date") for a, _ in chunk])
+        for (article, sentences), tagged in zip(chunk, tagged_chunk):
             for sentence, context in zip(tagged, article_contexts(sentences)):
                 yield {"article": article.id, "outlet": article.metadata.get("outlet"),
                        "date": article.metadata.get("date"), "context": context, **sentence}

@@ -72,22 +72,24 @@ class Tagger:
         articles = [texts] if isinstance(texts, str) else texts
         return self.tag_sentences([split_sentences(text) for text in articles])
 
-    def tag_sentences(self, articles: list[list[str]],
-                      progress: Callable[[int], object] | None = None) -> list[list[dict]]:
+    def tag_sentences(self, articles: list[list[str]], progress: Callable[[int], object] | None = None,
+                      dates: list[str | None] | None = None) -> list[list[dict]]:
         """Tag already segmented articles; each sentence's context is the previous sentence of its article.
 
-        `progress` is called with the number of sentences of each batch as it is tagged.
+        `progress` is called with the number of sentences of each batch as it is tagged. `dates` (ISO, per
+        article) resolve roles to whoever held them then ("госсекретарь США"), as the roles table dates them.
         """
         texts = [sentence for sentences in articles for sentence in sentences]
         contexts = [context for sentences in articles for context in article_contexts(sentences)]
         probabilities = predict_probabilities(self.model, self.tokenizer, texts, contexts, self.batch_size, progress)
         decided, confidence = probabilities.decide(self.thresholds), probabilities.speaker_confidence
         results, row = [], 0
-        for sentences in articles:
+        for number, sentences in enumerate(articles):
             tagged = []
             speakers = [self.speakers[i] for i in decided.speaker[row:row + len(sentences)]]
             confidences = confidence[row:row + len(sentences)].tolist()
-            found = self.sources.extract(sentences, speakers, confidences=confidences) if self.sources else None
+            date = dates[number] if dates else None
+            found = self.sources.extract(sentences, speakers, date, confidences) if self.sources else None
             for index, text in enumerate(sentences):
                 tagged.append({
                     "index": index,

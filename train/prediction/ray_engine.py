@@ -149,7 +149,8 @@ class PartTagger:
         parts, articles, sentences, empty = [], [], [], []
         for name, payload in zip(batch["part"].to_pylist(), batch["chunk"].to_pylist()):
             chunk: list[tuple[Article, list[str]]] = pickle.loads(payload)
-            tagged_chunk = self.tagger.tag_sentences([segmented for _, segmented in chunk])
+            tagged_chunk = self.tagger.tag_sentences([segmented for _, segmented in chunk],
+                                                     dates=[article.metadata.get("date") for article, _ in chunk])
             rows = [[output_row(article, sentence) for sentence in tagged]
                     for (article, _), tagged in zip(chunk, tagged_chunk) if tagged]
             if rows:

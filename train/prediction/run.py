@@ -119,7 +119,8 @@ def _tag_articles(tagger: Tagger, articles: Iterator[Article], writer, result: R
     bar = tqdm(unit=" sentences", disable=not progress, file=sys.stderr)
     try:
         for chunk in chunk_articles(articles, chunk_sentences):
-            tagged_chunk = tagger.tag_sentences([sentences for _, sentences in chunk], progress=bar.update)
+            tagged_chunk = tagger.tag_sentences([sentences for _, sentences in chunk], progress=bar.update,
+                                                dates=[article.metadata.get("date") for article, _ in chunk])
             for (article, _), tagged in zip(chunk, tagged_chunk):
                 if not tagged:
                     problems.add(article.source, "empty", "no sentences")

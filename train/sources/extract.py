@@ -666,6 +666,6 @@ def _exchanges_views(tokens: tuple[Token, ...], i: int) -> bool:
 
 def _parse_day(date: str | None) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(date[:10]) if date else None
+        return dt.date.fromisoformat(str(date)[:10]) if date else None
     except ValueError:
         return None
