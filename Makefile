@@ -47,8 +47,8 @@ recipes: $(VENV)/.installed ## Fine-tuning recipes compared by leave-event-out C
 agreement: $(VENV)/.installed ## Inter-annotator agreement on the double-annotated articles
 	$(PY) -m train.cli.agreement
 
-sources: $(VENV)/.installed ## Source extractor on the labelled corpus, gated by gold/predicted/no speakers [MODEL=...]
-	$(PY) -m train.cli.sources $(if $(MODEL),--model $(MODEL)) $(ARGS)
+sources: $(VENV)/.installed ## Source extractor on the labelled corpus, gated by gold/predicted/no speakers [MODEL=run, or MODEL="run1 run2 ..." leave-event-out]
+	$(PY) -m train.cli.sources $(foreach m,$(MODEL),--model $(m)) $(ARGS)
 
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q

@@ -55,3 +55,30 @@ def test_make_sources_measures_every_gate_and_writes_its_report(built_project, u
     assert all(r["scores"]["none_without_source"] == 1.0 for r in report["results"] if r["gate"] == "gold speakers")
     assert main(argv) == 0  # without a checkpoint: the TF-IDF speakers trained without each event family
     assert "predicted (TF-IDF, leave-event-out)" in {r["gate"] for r in json.loads(out.read_text())["results"]}
+
+
+def test_several_checkpoints_gate_each_sentence_by_one_whose_data_lacks_its_article(built_project, tmp_path,
+                                                                                      tiny_encoder):
+    import yaml
+
+    from tests.helpers import data_overrides, make_project, make_untrained_checkpoint
+    from train.cli.sources import main
+    from train.config import DEFAULT_CONFIG, load_config
+    from train.data.build import build_dataset
+
+    def checkpoint_without(kept: int, name: str):
+        """A run whose data holds only the first `kept` articles of the test project."""
+        project = make_project(tmp_path / name, n_articles=kept)
+        build_dataset(load_config(project / DEFAULT_CONFIG, data_overrides(project)).data)
+        return make_untrained_checkpoint(tmp_path / name / "run", tiny_encoder, project=project)
+
+    entries = yaml.safe_load((built_project / "seeds/articles.yaml").read_text(encoding="utf-8"))
+    early, late = checkpoint_without(len(entries) - 3, "early"), checkpoint_without(len(entries), "all")
+    out = tmp_path / "measure.json"
+    argv = ["--config", str(built_project / "configs/cpu.yaml"), "--out", str(out), *data_overrides(built_project)]
+    assert main([*argv, "--model", str(early), "--model", str(late)]) == 0
+    gated = [r for r in json.loads(out.read_text())["results"] if r["gate"] == "predicted, leave-out (2 checkpoints)"]
+    # only the three articles outside the first run's data are gated; the second run's data holds every article
+    labelled_last = sum(1 for e in entries[-3:] for line in
+                        (built_project / "data/annotations" / f"{e['id']}.jsonl").read_text().splitlines() if line)
+    assert gated and sum(r["scores"]["sentences"] for r in gated) == labelled_last

@@ -3,7 +3,8 @@
     python -m train.cli.sources [--model models/<run>] [--out reports/sources/measure.json]
 
 Three gates: the gold speaker classes, predicted ones (the checkpoint's with --model, which has seen its
-training articles; otherwise a TF-IDF baseline trained without the sentence's event family) and none.
+training articles, so its rows are also scored over the articles it did not train on; otherwise a TF-IDF
+baseline trained without the sentence's event family) and none.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from train.evaluation.source_measure import (
     checkpoint_speakers,
     extract_all,
     leave_event_out_speakers,
+    leave_out_speakers,
     measure,
+    unseen_articles,
 )
 from train.logs import setup_command_logging
 from train.sources.extract import PREDICTED_SPEAKER_MIN_CONFIDENCE, SourceExtractor
@@ -37,7 +40,9 @@ COLUMNS = (("name P", "name_precision"), ("name R", "name_recall"), ("name F1", 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure the source extractor on the labelled corpus.")
     parser.add_argument("--config", default=DEFAULT_CONFIG)
-    parser.add_argument("--model", help="a checkpoint whose predicted speakers gate the extractor")
+    parser.add_argument("--model", action="append", help="a checkpoint whose predicted speakers gate the extractor; "
+                        "given several times, each sentence is gated by the first whose data does not hold its article "
+                        "(checkpoints trained each without one event family: leave-event-out)")
     parser.add_argument("--out", default="reports/sources/measure.json")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. sources.roles=my_roles.yaml")
     args = parser.parse_args(argv)
@@ -49,25 +54,30 @@ def main(argv: list[str] | None = None) -> int:
         extractor = SourceExtractor(roles)
         gated = SourceExtractor(roles, min_confidence=PREDICTED_SPEAKER_MIN_CONFIDENCE)  # as the Tagger runs it
         articles = articles_of(examples)
-        if args.model:
-            predicted, confidence = checkpoint_speakers(args.model, articles)
-            how = f"predicted by {Path(args.model).name}"
+        unseen: set[str] = set()
+        if args.model and len(args.model) > 1:
+            predicted, confidence = leave_out_speakers(args.model, articles)
+            how = f"predicted, leave-out ({len(args.model)} checkpoints)"
+        elif args.model:
+            predicted, confidence = checkpoint_speakers(args.model[0], articles)
+            unseen = unseen_articles(args.model[0])
+            how = f"predicted by {Path(args.model[0]).name}"
         else:
             predicted, confidence = leave_event_out_speakers(examples)
             how = "predicted (TF-IDF, leave-event-out)"
         results = [
             *measure(examples, extract_all(extractor, articles, lambda r: r["speaker"]), "gold speakers"),
-            *measure(examples, extract_all(gated, articles, lambda r: predicted[r["id"]], lambda r: confidence[r["id"]]),
-                     how),
+            *measure(examples, extract_all(gated, [rows for rows in articles if rows[0]["id"] in predicted],
+                                           lambda r: predicted[r["id"]], lambda r: confidence[r["id"]]), how, unseen),
             *measure(examples, extract_all(extractor, articles, None), "no gate"),
         ]
     except UserError as e:
         return exit_with(e)
     print(f"roles table {roles.version}; {len(examples)} labelled sentences")
-    print(f"{'gate':40} {'part':28} " + " ".join(f"{name:>12}" for name, _ in COLUMNS))
+    print(f"{'gate':40} {'part':42} " + " ".join(f"{name:>12}" for name, _ in COLUMNS))
     for r in results:
         values = r.scores.to_dict()
-        print(f"{r.gate:40} {r.part:28} " + " ".join(f"{values[key]:12.3f}" for _, key in COLUMNS))
+        print(f"{r.gate:40} {r.part:42} " + " ".join(f"{values[key]:12.3f}" for _, key in COLUMNS))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = json.dumps({"roles_version": roles.version, "results": [asdict(r) for r in results]}, ensure_ascii=False,

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from train.evaluation.scoring import split_data
 from train.modeling.baseline import tfidf_features
+from train.modeling.checkpoint import Checkpoint
 from train.sources.extract import SentenceSources, SourceExtractor
 from train.sources.metrics import SourceScores, score_sources
 from train.sources.schema import sources_from_record
 
 PARTS = {"authored (rules tuned on)": lambda kind: kind != "seed", "seed pages (held out)": lambda kind: kind == "seed"}
+UNSEEN = "articles the checkpoint did not train on"
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,44 @@ def checkpoint_speakers(model: str, articles: list[list[dict]]) -> tuple[dict[st
     return {r["id"]: t["speaker"] for r, t in pairs}, {r["id"]: max(t["speaker_scores"].values()) for r, t in pairs}
 
 
-def measure(examples: list[dict], found: dict[str, SentenceSources], gate: str) -> list[Measurement]:
-    """Scores per part of the corpus; only sentences that carry source labels count."""
+def split_articles(model: str, splits: tuple[str, ...]) -> set[str]:
+    """The articles of splits of the data a checkpoint was trained against, rebuilt from its own data config."""
+    checkpoint = Checkpoint.open(model)
+    return {article for split in splits for article in
+            split_data(checkpoint.train_config.data, split, checkpoint.data_fingerprint, checkpoint.path).articles}
+
+
+def unseen_articles(model: str) -> set[str]:
+    """The articles of a checkpoint's validation and test splits: labelled text its weights never trained on."""
+    return split_articles(model, ("validation", "test"))
+
+
+def leave_out_speakers(models: list[str], articles: list[list[dict]]) -> tuple[dict[str, str], dict[str, float]]:
+    """Each article's speakers predicted by the first of `models` whose data does not hold it at all: with
+    checkpoints each trained without one event family, a tagger that never saw the event, as on new coverage.
+    Articles every checkpoint's data holds get none."""
+    predicted: dict[str, str] = {}
+    confidence: dict[str, float] = {}
+    for model in models:
+        known = split_articles(model, ("train", "validation", "test"))
+        outside = [rows for rows in articles if rows[0]["article"] not in known and rows[0]["id"] not in predicted]
+        if outside:
+            speakers, confidences = checkpoint_speakers(model, outside)
+            predicted.update(speakers)
+            confidence.update(confidences)
+    return predicted, confidence
+
+
+def measure(examples: list[dict], found: dict[str, SentenceSources], gate: str,
+            unseen: set[str] = frozenset()) -> list[Measurement]:
+    """Scores per part of the corpus, and over the `unseen` articles (those the gating checkpoint did not train on)
+    when given; only sentences that carry source labels and were gated (in `found`) count."""
+    parts = {name: lambda e, kind_of=belongs: kind_of(e["kind"]) for name, belongs in PARTS.items()}
+    if unseen:
+        parts[UNSEEN] = lambda e: e["article"] in unseen
     results = []
-    for part, belongs in PARTS.items():
-        rows = [e for e in examples if belongs(e["kind"]) and e["quote"]]
+    for part, belongs in parts.items():
+        rows = [e for e in examples if belongs(e) and e["quote"] and e["id"] in found]
         if not rows:
             continue
         scores = score_sources([sources_from_record(r) for r in rows], [r["quote"] for r in rows],
