@@ -338,11 +338,11 @@ def test_an_existing_output_is_replaced_only_when_asked_and_only_by_a_complete_o
     assert main([str(tmp_path / "empty"), "--out", str(out), "--model", str(checkpoint), "--overwrite", "--quiet"]) == 2
     assert "no article to tag" in capsys.readouterr().err
 
-    def fail_on_the_second_chunk(articles, progress=None, calls=[]):
+    def fail_on_the_second_chunk(articles, progress=None, dates=None, calls=[]):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return Tagger.tag_sentences(tagger, articles, progress)
+        return Tagger.tag_sentences(tagger, articles, progress, dates)
 
     monkeypatch.setattr(tagger, "tag_sentences", fail_on_the_second_chunk)
     with pytest.raises(KeyboardInterrupt):
